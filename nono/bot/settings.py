@@ -1,0 +1,116 @@
+"""Settings: read once from the environment (and `.env`), validated, then passed down as plain values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+IdList = Annotated[list[int], NoDecode]
+
+
+def _split_ids(value: object) -> object:
+    """Accept `1,2, 3` (the .env way) as well as a list."""
+    if isinstance(value, str):
+        return [int(part) for part in value.replace(" ", "").split(",") if part]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob Nono has; each is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    # storage
+    store: Literal["sqlite", "redis"] = "sqlite"
+    data_dir: Path = Path("data")
+    redis_url: SecretStr | None = None
+    redis_host: str = "localhost"
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    key_prefix: str = Field(default="nono:", max_length=64, pattern=r"^[A-Za-z0-9_:.-]*$")
+    session_timeout: float = Field(default=3600, gt=0)
+    history_ttl: float | None = Field(default=None, gt=0)
+
+    # model
+    llm_backend: Literal["local", "ollama"] = "local"
+    ollama_host: str = "http://localhost:11434"
+    model_name: str = Field(default="smollm2:135m", min_length=1)
+    model_path: Path | None = None
+    num_ctx: int = Field(default=2048, ge=256, le=131072)
+    llm_timeout: float = Field(default=60, gt=0)
+    llm_threads: int | None = Field(default=None, ge=1, le=256)
+    llm_max_queue: int = Field(default=32, ge=1)
+    ollama_keep_alive: str = "5m"
+
+    # conversation
+    personas_dir: Path = Path("personas")
+    default_persona: str = Field(default="assistant", pattern=r"^[a-z0-9_-]{1,32}$")
+    max_context_messages: int = Field(default=20, ge=1, le=1000)
+    max_message_chars: int = Field(default=4000, ge=1, le=100_000)
+    max_reply_chars: int = Field(default=16000, ge=100, le=1_000_000)
+    rate_limit_per_minute: int = Field(default=20, ge=0)
+    max_pending_per_user: int = Field(default=5, ge=0)
+    stream_edit_interval: float = Field(default=1.0, ge=0.2, le=60)
+
+    # sidecar
+    sidecar_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SIDECAR_HOST", "FASTAPI_HOST"))
+    sidecar_port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("SIDECAR_PORT", "FASTAPI_PORT"))
+    admin_token: SecretStr | None = None
+    metrics_public: bool = False
+    shutdown_grace: float = Field(default=10, ge=0)
+
+    # discord
+    discord_token: SecretStr | None = None
+    discord_channels: IdList = []
+    discord_guild_ids: IdList = []
+    discord_memory_scope: Literal["user", "channel"] = "user"
+    discord_allowed_guilds: IdList = []
+    discord_allowed_roles: IdList = []
+    discord_allowed_users: IdList = []
+
+    # telegram
+    telegram_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_memory_scope: Literal["user", "chat"] = "user"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_allowed_users: IdList = []
+    telegram_allowed_chats: IdList = []
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    _split = field_validator(
+        "discord_channels",
+        "discord_guild_ids",
+        "discord_allowed_guilds",
+        "discord_allowed_roles",
+        "discord_allowed_users",
+        "telegram_allowed_users",
+        "telegram_allowed_chats",
+        mode="before",
+    )(_split_ids)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+        return self
+
+    @property
+    def redis_dsn(self) -> str:
+        """REDIS_URL when set, else one built from REDIS_HOST and REDIS_PORT."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "nono.sqlite3"

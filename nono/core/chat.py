@@ -1,0 +1,334 @@
+"""ChatService: the one use case. A user says something; Nono answers in their persona's voice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nono.core.errors import (
+    Busy,
+    EmptyMessage,
+    MessageTooLong,
+    ModelUnavailable,
+    NonoError,
+    UserFacingError,
+)
+from nono.core.lines import UserLines
+from nono.core.llm.base import LLM, GenerationOptions
+from nono.core.memory import build_prompt
+from nono.core.models import Message, Session
+from nono.core.personas import Persona, PersonaRegistry
+from nono.core.store.base import Store
+from nono.core.turns import TurnRecord
+from nono.core.users import platform_of, validate_user_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    """Plain values the core is configured with (built from Settings by the wiring)."""
+
+    max_context_messages: int = 20
+    num_ctx: int = 2048
+    max_message_chars: int = 4000
+    max_reply_chars: int = 16000
+    session_timeout: float = 3600.0
+    max_pending_per_user: int | None = None
+
+
+def clean_text(text: str) -> str:
+    """Make user text safe to store and tokenize: drop NUL bytes, replace lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class ChatService:
+    """Streams replies, keeps memory, switches personas. Knows nothing of any platform."""
+
+    def __init__(
+        self,
+        store: Store,
+        llm: LLM,
+        personas: PersonaRegistry,
+        limits: ChatLimits = ChatLimits(),
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.personas = personas
+        self.limits = limits
+        self._clock = clock
+        self._lines = UserLines()
+        self._listeners: list[Callable[[TurnRecord], None]] = []
+
+    # -- turns ------------------------------------------------------------------------
+
+    def stream(self, user_id: str, text: str, *, metadata: dict[str, Any] | None = None) -> Reply:
+        """Start a turn: the reply as an async iterator of text chunks.
+
+        The user's place in line is taken now, before any await, so turns of one user are
+        answered in the order this is called. Rejections (bad input, full line) surface
+        when iteration starts, as UserFacingError, with nothing stored.
+        """
+        try:
+            user_id = validate_user_id(user_id)
+            text = self._check_text(text)
+            self._check_line(user_id)
+        except UserFacingError as exc:
+            return Reply(self, user_id if isinstance(user_id, str) else "?", "", None, metadata, error=exc)
+        return Reply(self, user_id, text, self._lines.enter(user_id), metadata)
+
+    async def reply(self, user_id: str, text: str, *, metadata: dict[str, Any] | None = None) -> Reply:
+        """Run a whole turn and return the finished Reply (its `.text` is the answer)."""
+        reply = self.stream(user_id, text, metadata=metadata)
+        async with reply:
+            async for _ in reply:
+                pass
+        return reply
+
+    def waiting(self, user_id: str) -> int:
+        """Turns of this user queued or running."""
+        return self._lines.waiting(user_id)
+
+    def add_listener(self, listener: Callable[[TurnRecord], None]) -> None:
+        """Call `listener` with a TurnRecord after every turn (metrics, logs)."""
+        self._listeners.append(listener)
+
+    def _check_text(self, text: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise EmptyMessage()
+        text = clean_text(text)
+        if len(text) > self.limits.max_message_chars:
+            raise MessageTooLong(len(text), self.limits.max_message_chars)
+        if not text.strip():
+            raise EmptyMessage()
+        return text
+
+    def _check_line(self, user_id: str) -> None:
+        limit = self.limits.max_pending_per_user
+        if limit is not None and self._lines.waiting(user_id) > limit:
+            raise Busy("You have too many messages waiting for an answer. Please wait for my replies.")
+
+    def _notify(self, record: TurnRecord) -> None:
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:  # a broken metrics hook must not break a user's turn
+                log.exception("turn_listener_failed")
+
+    # -- sessions and memory ----------------------------------------------------------------
+
+    async def get_persona(self, user_id: str) -> Persona:
+        """The persona that answers this user now."""
+        session = await self.store.get_session(validate_user_id(user_id))
+        return self.personas.resolve(session.persona if session else None)
+
+    async def set_persona(self, user_id: str, name: str) -> Persona:
+        """Switch the user's persona; UnknownPersona lists the valid names. History is kept."""
+        user_id = validate_user_id(user_id)
+        persona = self.personas.get(name)
+        await self.store.set_persona(user_id, persona.name, self._clock())
+        log.info("persona_set", extra={"user_id": user_id, "persona": persona.name})
+        return persona
+
+    async def start_session(self, user_id: str, persona: str | None = None) -> Session:
+        """Create (or refresh) the user's session, optionally with a persona."""
+        user_id = validate_user_id(user_id)
+        if persona is not None:
+            await self.set_persona(user_id, persona)
+        return await self.store.touch(user_id, self.personas.default, self._clock())
+
+    async def session(self, user_id: str) -> Session | None:
+        return await self.store.get_session(validate_user_id(user_id))
+
+    async def reset(self, user_id: str) -> bool:
+        """Forget the user's history and persona choice; True if there was anything."""
+        user_id = validate_user_id(user_id)
+        cleared = await self.store.clear(user_id)
+        log.info("memory_reset", extra={"user_id": user_id, "cleared": cleared})
+        return cleared
+
+    async def history(self, user_id: str, limit: int = 20, before: int | None = None) -> list[Message]:
+        """The user's messages, newest last."""
+        return await self.store.history(validate_user_id(user_id), max(0, limit), before)
+
+    def list_personas(self) -> list[Persona]:
+        return self.personas.all()
+
+    def reload_personas(self) -> list[str]:
+        """Re-read persona files; keeps the current set (and raises PersonaConfigError) if any is bad."""
+        return self.personas.reload()
+
+    async def active_sessions(self, offset: int = 0, limit: int = 50) -> list[Session]:
+        """Sessions active within SESSION_TIMEOUT, most recent first."""
+        return await self.store.active_sessions(self._active_since(), offset, limit)
+
+    async def count_active(self) -> int:
+        return await self.store.count_active(self._active_since())
+
+    def _active_since(self) -> float:
+        return self._clock() - self.limits.session_timeout
+
+
+class Reply:
+    """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
+
+    Closing it early (or cancelling the task that iterates it) stores what was generated,
+    marked incomplete. Use `async with` (or `await aclose()`) so an abandoned reply gives
+    its place in line back.
+    """
+
+    def __init__(self, chat, user_id, text, ticket, metadata, error: UserFacingError | None = None) -> None:
+        self._chat: ChatService = chat
+        self.user_id: str = user_id
+        self.prompt_text: str = text
+        self._ticket = ticket
+        self._metadata = dict(metadata or {})
+        self._error = error
+        self._gen: AsyncIterator[str] | None = None
+        self.parts: list[str] = []
+        self.persona: Persona | None = None
+        self.incomplete = False
+        self.done = False
+        self.session: Session | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def __aiter__(self) -> Reply:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._gen is None:
+            self._gen = self._run()
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the turn; a partial reply is stored marked incomplete."""
+        if self._gen is not None:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+        elif self._ticket is not None:
+            self._ticket.leave()
+
+    async def __aenter__(self) -> Reply:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _run(self) -> AsyncIterator[str]:
+        record = TurnRecord(self.user_id, platform_of(self.user_id) if ":" in self.user_id else "?")
+        try:
+            if self._error is not None:
+                raise self._error
+            await self._ticket.wait()
+            record.started = time.monotonic()
+            async for chunk in self._generate(record):
+                yield chunk
+            record.outcome = "incomplete" if self.incomplete else "ok"
+        except UserFacingError as exc:
+            record.outcome, record.error = "error", exc.code
+            raise
+        finally:
+            if self._ticket is not None:
+                self._ticket.leave()
+            record.finished = time.monotonic()
+            record.chars = len(self.text)
+            self._chat._notify(record)
+
+    async def _generate(self, record: TurnRecord) -> AsyncIterator[str]:
+        chat = self._chat
+        received_at = chat._clock()
+        session, window = await chat.store.load_context(self.user_id, chat.limits.max_context_messages)
+        self.persona = persona = chat.personas.resolve(session.persona if session else None)
+        record.persona = persona.name
+        messages = build_prompt(chat.llm, persona, window, self.prompt_text, chat.limits.num_ctx)
+        options = GenerationOptions(
+            temperature=persona.temperature,
+            max_tokens=persona.max_tokens,
+            top_p=persona.top_p,
+            model=persona.model,
+            num_ctx=chat.limits.num_ctx,
+        )
+        finished = stopped = False
+        try:
+            async for chunk in _guarded(chat.llm.stream(messages, options)):
+                if not chunk:
+                    continue
+                if record.first_token is None:
+                    record.first_token = time.monotonic()
+                chunk = self._cap(chunk)
+                self.parts.append(chunk)
+                record.chunks += 1
+                yield chunk
+                if self.incomplete:  # hit MAX_REPLY_CHARS
+                    break
+            finished = True
+        except (GeneratorExit, asyncio.CancelledError):
+            stopped = True  # the reader went away (stop, shutdown): keep what was said, marked
+            raise
+        finally:
+            # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
+            if finished or (stopped and self.parts):
+                self.incomplete = self.incomplete or not finished
+                await self._save(received_at)
+
+    def _cap(self, chunk: str) -> str:
+        room = self._chat.limits.max_reply_chars - len(self.text)
+        if len(chunk) >= room:
+            self.incomplete = True
+            return chunk[: max(room, 0)]
+        return chunk
+
+    async def _save(self, received_at: float) -> None:
+        """Store the user's message and the reply together; shielded so a cancel cannot half-write it."""
+        chat = self._chat
+        now = chat._clock()
+        meta = {"incomplete": True} if self.incomplete else {}
+        messages = [
+            Message("user", self.prompt_text, received_at, self._metadata),
+            Message("assistant", self.text, now, {"persona": self.persona.name, **meta}),
+        ]
+        write = asyncio.ensure_future(chat.store.append_turn(self.user_id, self.persona.name, messages, now))
+        try:
+            self.session = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            self.session = await write  # finish the write, then let the cancel proceed
+            raise
+        self.done = True
+        log.info(
+            "turn_stored",
+            extra={"user_id": self.user_id, "persona": self.persona.name, "incomplete": self.incomplete},
+        )
+
+
+async def _guarded(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Translate unexpected backend failures into ModelUnavailable, once, at this boundary."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except (NonoError, asyncio.CancelledError, GeneratorExit):
+        raise
+    except Exception as exc:
+        log.exception("llm_stream_failed")
+        raise ModelUnavailable() from exc
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

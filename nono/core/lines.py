@@ -1,0 +1,66 @@
+"""Per-user lines: one user's turns run one at a time, in arrival order.
+
+A place in line is taken synchronously (`enter`), before the caller's first `await`, so
+the order of arrival is the order of service. A user's entry disappears when nobody is
+in their line, so the table cannot grow without bound; other users are never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+
+class Ticket:
+    """A place in one user's line."""
+
+    __slots__ = ("_lines", "key", "_turn", "_left")
+
+    def __init__(self, lines: UserLines, key: str) -> None:
+        self._lines = lines
+        self.key = key
+        self._turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._left = False
+
+    async def wait(self) -> None:
+        """Return when every earlier ticket of this user has left the line."""
+        await asyncio.shield(self._turn)
+
+    def leave(self) -> None:
+        """Give up the place (served or not); wakes the next ticket. Idempotent."""
+        if not self._left:
+            self._left = True
+            self._lines._leave(self)
+
+
+class UserLines:
+    """A FIFO line per key (user id)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, deque[Ticket]] = {}
+
+    def enter(self, key: str) -> Ticket:
+        """Take the next place in `key`'s line, without awaiting."""
+        ticket = Ticket(self, key)
+        line = self._lines.setdefault(key, deque())
+        line.append(ticket)
+        if len(line) == 1:
+            ticket._turn.set_result(None)
+        return ticket
+
+    def waiting(self, key: str) -> int:
+        """How many tickets (served one included) are in `key`'s line."""
+        line = self._lines.get(key)
+        return len(line) if line else 0
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def _leave(self, ticket: Ticket) -> None:
+        line = self._lines[ticket.key]
+        was_head = line[0] is ticket
+        line.remove(ticket)
+        if not line:
+            del self._lines[ticket.key]
+        elif was_head:
+            line[0]._turn.set_result(None)

@@ -1,0 +1,69 @@
+"""The LLM seam: one async generator of text chunks, capabilities as attributes.
+
+Backends raise `ModelUnavailable` (a user-facing error) for every failure the user should
+hear about: unreachable server, unknown model, a stream that breaks or stalls. The core
+stores nothing for a turn whose stream raised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a prompt, as sent to a model."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Sampling settings for one reply; None means the backend's default."""
+
+    temperature: float = 0.7
+    max_tokens: int = 512
+    top_p: float | None = None
+    model: str | None = None
+    num_ctx: int = 2048
+    seed: int | None = None
+
+
+# Chat templates wrap each message in a few marker tokens (ChatML: "<|im_start|>role\n" … "<|im_end|>\n").
+MESSAGE_OVERHEAD_TOKENS = 8
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for backends without a tokenizer.
+
+    Byte-level BPE tokenizers average about four UTF-8 bytes per token on English and code,
+    and rarely fewer than three even on CJK text (one token per ~3-byte character), so
+    bytes / 3 over-counts a little: the budget stays on the safe side of the real context.
+    """
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / 3)
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model that streams text."""
+
+    #: Short backend name for logs and metrics ("local", "ollama", "fake").
+    name: str
+    #: True when `count_tokens` is exact (the backend holds the model's tokenizer).
+    exact_token_counts: bool
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` costs inside a message (exact or a conservative estimate)."""
+
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        """Yield the reply as text chunks; raise ModelUnavailable on failure."""
+
+    async def health(self) -> None:
+        """Raise ModelUnavailable unless the model can answer."""
+
+    async def aclose(self) -> None:
+        """Release the model or client."""

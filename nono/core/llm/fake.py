@@ -1,0 +1,116 @@
+"""A scripted LLM for tests and fuzzing: enqueue replies, inspect what it was sent.
+
+It fails loudly: asked for a reply when nothing is enqueued (and no explicit
+`default_reply` was given), it raises AssertionError instead of inventing text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
+
+
+@dataclass
+class _Script:
+    chunks: list[str]
+    delay: float = 0.0
+    error: BaseException | None = None
+    wait_for: asyncio.Event | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One recorded call: what the model received."""
+
+    messages: list[ChatMessage]
+    options: GenerationOptions
+
+    @property
+    def system(self) -> str | None:
+        return self.messages[0].content if self.messages and self.messages[0].role == "system" else None
+
+
+class FakeLLM:
+    """Scripted replies, recorded prompts."""
+
+    name = "fake"
+    exact_token_counts = False
+
+    def __init__(
+        self,
+        *,
+        default_reply: str | None = None,
+        count_tokens: Callable[[str], int] = estimate_tokens,
+    ) -> None:
+        self._queue: deque[_Script] = deque()
+        self._default_reply = default_reply
+        self._count = count_tokens
+        self.history: list[Prompt] = []
+        self.health_error: BaseException | None = None
+        self.closed = False
+
+    def enqueue(
+        self,
+        reply: str | list[str] = "",
+        *,
+        delay: float = 0.0,
+        error: BaseException | None = None,
+        wait_for: asyncio.Event | None = None,
+    ) -> None:
+        """Queue one reply: a string (one chunk per word) or explicit chunks.
+
+        `delay` sleeps before each chunk; `error` is raised after the chunks; `wait_for`
+        holds the stream open until the event is set.
+        """
+        chunks = _words(reply) if isinstance(reply, str) else list(reply)
+        self._queue.append(_Script(chunks, delay, error, wait_for))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text)
+
+    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        self.history.append(Prompt(list(messages), options))
+        script = self._next_script()
+        if script.wait_for is not None:
+            await script.wait_for.wait()
+        for chunk in script.chunks:
+            if script.delay:
+                await asyncio.sleep(script.delay)
+            yield chunk
+        if script.error is not None:
+            raise script.error
+
+    def _next_script(self) -> _Script:
+        if self._queue:
+            return self._queue.popleft()
+        if self._default_reply is not None:
+            return _Script(_words(self._default_reply))
+        raise AssertionError("FakeLLM was asked for a reply but none was enqueued")
+
+    async def health(self) -> None:
+        if self.health_error is not None:
+            raise self.health_error
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _words(text: str) -> list[str]:
+    """Split text into word-sized chunks that join back to exactly `text`."""
+    chunks: list[str] = []
+    start = 0
+    for i in range(1, len(text)):
+        if text[i] == " " and text[i - 1] != " ":
+            chunks.append(text[start:i])
+            start = i
+    if text:
+        chunks.append(text[start:])
+    return chunks

@@ -1,0 +1,34 @@
+"""User ids are `platform:id` strings, validated once at the boundary."""
+
+from __future__ import annotations
+
+import re
+
+from nono.core.errors import InvalidUserId
+
+MAX_USER_ID_LENGTH = 128
+# A platform name, a colon, then anything printable without whitespace.
+_USER_ID = re.compile(r"[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f]+")
+
+
+def validate_user_id(user_id: object) -> str:
+    """Return `user_id` unchanged if it is a valid `platform:id`, else raise InvalidUserId."""
+    if not isinstance(user_id, str) or not user_id:
+        raise InvalidUserId("A user id is required, written as platform:id (for example discord:1234).")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise InvalidUserId(f"A user id may be at most {MAX_USER_ID_LENGTH} characters long.")
+    if not user_id.isprintable() or not _USER_ID.fullmatch(user_id) or _has_surrogate(user_id):
+        raise InvalidUserId(
+            "A user id is written as platform:id (for example discord:1234), "
+            "without spaces or control characters."
+        )
+    return user_id
+
+
+def platform_of(user_id: str) -> str:
+    """The platform part of a validated user id (`discord` for `discord:1234`)."""
+    return user_id.split(":", 1)[0]
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

@@ -1,0 +1,103 @@
+"""Shared fixtures: personas, the scripted LLM, and every store backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nono.core.chat import ChatLimits, ChatService
+from nono.core.llm.fake import FakeLLM
+from nono.core.personas import PersonaRegistry
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def personas_dir() -> Path:
+    return ROOT / "personas"
+
+
+@pytest.fixture
+def registry(personas_dir: Path) -> PersonaRegistry:
+    return PersonaRegistry.from_directory(personas_dir, "assistant")
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path):
+    from nono.core.store.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "nono.sqlite3")
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def fakeredis_store():
+    import fakeredis
+
+    from nono.core.store.redis_store import RedisStore
+
+    client = fakeredis.FakeAsyncRedis()
+    store = RedisStore(client, prefix=f"test:{uuid.uuid4().hex}:")
+    yield store
+    await store.aclose()
+
+
+async def _real_redis_or_skip():
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI=true: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    return client
+
+
+@pytest.fixture
+async def redis_prefix():
+    """A random key prefix on the shared Redis; only our own keys are deleted afterwards."""
+    client = await _real_redis_or_skip()
+    prefix = f"nono-test:{uuid.uuid4().hex}:"
+    yield prefix
+    async for key in client.scan_iter(match=f"{prefix}*", count=500):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_store(redis_prefix: str):
+    from nono.core.store.redis_store import RedisStore
+
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture(params=["sqlite", "fakeredis", "redis"])
+async def store(request):
+    """Every store backend, for the contract tests."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def limits() -> ChatLimits:
+    return ChatLimits()
+
+
+@pytest.fixture
+async def chat(sqlite_store, fake_llm: FakeLLM, registry: PersonaRegistry, limits: ChatLimits) -> ChatService:
+    """ChatService on SQLite with the scripted LLM (use `store`-parametrized tests for every backend)."""
+    return ChatService(sqlite_store, fake_llm, registry, limits)
