@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,10 @@ class Services:
     personas: PersonaRegistry
     chat: ChatService
     #: Adapters register a zero-argument callable returning True while they are healthy (for /ready).
-    adapters: dict[str, Any] = field(default_factory=dict)
+    adapters: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    #: Set by the Telegram adapter in webhook mode: feeds one update (the JSON body) to it.
+    #: The sidecar serves it at /telegram/webhook after checking Telegram's secret header.
+    telegram_webhook: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
 
 def load_class(table: dict[str, str], name: str) -> type:
