@@ -87,7 +87,7 @@ async def redis_store(redis_prefix: str):
 
 
 @pytest.fixture(params=["sqlite", "fakeredis", "redis"])
-async def store(request):
+def store(request):
     """Every store backend, for the contract tests."""
     return request.getfixturevalue(f"{request.param}_store")
 

@@ -49,6 +49,7 @@ def chat_limits(settings: Settings) -> ChatLimits:
         max_reply_chars=settings.max_reply_chars,
         session_timeout=settings.session_timeout,
         max_pending_per_user=settings.max_pending_per_user,
+        rate_limit_per_minute=settings.rate_limit_per_minute or None,
     )
 
 

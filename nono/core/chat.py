@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from nono.core.llm.base import LLM, GenerationOptions
 from nono.core.memory import build_prompt
 from nono.core.models import Message, Session
 from nono.core.personas import Persona, PersonaRegistry
+from nono.core.ratelimit import RateLimiter
 from nono.core.store.base import Store
 from nono.core.turns import TurnRecord
 from nono.core.users import platform_of, validate_user_id
@@ -39,6 +41,7 @@ class ChatLimits:
     max_reply_chars: int = 16000
     session_timeout: float = 3600.0
     max_pending_per_user: int | None = None
+    rate_limit_per_minute: int | None = None
 
 
 def clean_text(text: str) -> str:
@@ -74,6 +77,8 @@ class ChatService:
         self.limits = limits
         self._clock = clock
         self._lines = UserLines()
+        per_minute = limits.rate_limit_per_minute
+        self._rate = RateLimiter(per_minute) if per_minute else None
         self._listeners: list[Callable[[TurnRecord], None]] = []
 
     # -- turns ------------------------------------------------------------------------
@@ -89,6 +94,8 @@ class ChatService:
             user_id = validate_user_id(user_id)
             text = self._check_text(text)
             self._check_line(user_id)
+            if self._rate is not None:
+                self._rate.check(user_id, self._clock())
         except UserFacingError as exc:
             return Reply(self, user_id if isinstance(user_id, str) else "?", "", None, metadata, error=exc)
         return Reply(self, user_id, text, self._lines.enter(user_id), metadata)
@@ -239,8 +246,9 @@ class Reply:
                 raise self._error
             await self._ticket.wait()
             record.started = time.monotonic()
-            async for chunk in self._generate(record):
-                yield chunk
+            async with aclosing(self._generate(record)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             record.outcome = "incomplete" if self.incomplete else "ok"
         except UserFacingError as exc:
             record.outcome, record.error = "error", exc.code
@@ -268,17 +276,9 @@ class Reply:
         )
         finished = stopped = False
         try:
-            async for chunk in _guarded(chat.llm.stream(messages, options)):
-                if not chunk:
-                    continue
-                if record.first_token is None:
-                    record.first_token = time.monotonic()
-                chunk = self._cap(chunk)
-                self.parts.append(chunk)
-                record.chunks += 1
-                yield chunk
-                if self.incomplete:  # hit MAX_REPLY_CHARS
-                    break
+            async with aclosing(_guarded(chat.llm.stream(messages, options))) as stream:
+                async for chunk in self._pieces(stream, record):
+                    yield chunk
             finished = True
         except (GeneratorExit, asyncio.CancelledError):
             stopped = True  # the reader went away (stop, shutdown): keep what was said, marked
@@ -288,6 +288,20 @@ class Reply:
             if finished or (stopped and self.parts):
                 self.incomplete = self.incomplete or not finished
                 await self._save(received_at)
+
+    async def _pieces(self, stream: AsyncIterator[str], record: TurnRecord) -> AsyncIterator[str]:
+        """Non-empty chunks, recorded, and capped at MAX_REPLY_CHARS."""
+        async for chunk in stream:
+            if not chunk:
+                continue
+            if record.first_token is None:
+                record.first_token = time.monotonic()
+            chunk = self._cap(chunk)
+            self.parts.append(chunk)
+            record.chunks += 1
+            yield chunk
+            if self.incomplete:  # hit MAX_REPLY_CHARS
+                return
 
     def _cap(self, chunk: str) -> str:
         room = self._chat.limits.max_reply_chars - len(self.text)
