@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(describe_settings_error(exc), file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    # In the terminal chat, routine INFO lines would interleave with the conversation.
+    quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ
+    setup_logging("WARNING" if quiet else settings.log_level)
     try:
         if args.command == "personas":
             return check_personas(Path(args.directory) if args.directory else settings.personas_dir)

@@ -11,7 +11,7 @@ from typing import Any
 
 from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
-from nono.core.errors import ConfigError
+from nono.core.errors import ConfigError, StoreUnavailable
 from nono.core.llm import LLM, LLM_BACKENDS
 from nono.core.personas import PersonaRegistry
 from nono.core.store import STORE_BACKENDS, Store
@@ -94,12 +94,23 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
             llm = build_llm(settings)
             stack.push_async_callback(llm.aclose)
         _check_budget(personas, settings)
+        await _check_store(store)
         chat = ChatService(store, llm, personas, chat_limits(settings))
         log.info(
             "services_ready",
             extra={"store": settings.store, "llm": llm.name, "personas": len(personas)},
         )
         yield Services(settings, store, llm, personas, chat)
+
+
+async def _check_store(store: Store) -> None:
+    """Warn about a store that would lose data; a store that is down now is retried on each turn."""
+    try:
+        await store.ping()
+        for warning in await store.durability_warnings():
+            log.warning("store_durability", extra={"warning": warning})
+    except StoreUnavailable:
+        log.warning("store_unavailable_at_start", extra={"hint": "turns fail until it answers; no restart needed"})
 
 
 def _check_budget(personas: PersonaRegistry, settings: Settings) -> None:

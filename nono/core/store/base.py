@@ -52,5 +52,8 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""
 
+    async def durability_warnings(self) -> list[str]:
+        """Settings of the backend that could lose acknowledged turns (eviction, no persistence)."""
+
     async def aclose(self) -> None:
         """Release connections and files."""

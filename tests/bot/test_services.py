@@ -1,0 +1,51 @@
+"""Wiring: Settings in, a working ChatService out, and everything closed again."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from nono.bot.services import open_services
+from nono.bot.settings import Settings
+from nono.core.errors import ConfigError
+from nono.core.llm.fake import FakeLLM
+from tests.conftest import REDIS_URL
+
+
+def make_settings(tmp_path, personas_dir, **overrides) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path, personas_dir=personas_dir, **overrides)
+
+
+async def test_default_settings_give_a_sqlite_backed_chat(tmp_path, personas_dir):
+    llm = FakeLLM(default_reply="hello")
+    async with open_services(make_settings(tmp_path, personas_dir), llm=llm) as services:
+        reply = await services.chat.reply("terminal:bob", "hi")
+        assert reply.text == "hello"
+        assert services.settings.sqlite_path.exists()
+    async with open_services(make_settings(tmp_path, personas_dir), llm=llm) as services:
+        assert len(await services.chat.history("terminal:bob")) == 2  # remembered across restarts
+
+
+async def test_redis_without_persistence_gets_one_clear_warning(tmp_path, personas_dir, redis_prefix, caplog):
+    settings = make_settings(tmp_path, personas_dir, store="redis", redis_url=REDIS_URL, key_prefix=redis_prefix)
+    with caplog.at_level(logging.WARNING):
+        async with open_services(settings, llm=FakeLLM(default_reply="ok")) as services:
+            assert (await services.chat.reply("rest:x", "hi")).text == "ok"
+    warnings = [r for r in caplog.records if r.getMessage() == "store_durability"]
+    # The shared test Redis runs with --save "" --appendonly no: that must be named.
+    assert any("appendonly" in r.warning or "persistence" in r.warning for r in warnings)
+
+
+async def test_unreachable_redis_at_start_is_logged_not_fatal(tmp_path, personas_dir, caplog):
+    settings = make_settings(tmp_path, personas_dir, store="redis", redis_url="redis://127.0.0.1:1/0")
+    with caplog.at_level(logging.WARNING):
+        async with open_services(settings, llm=FakeLLM()) as services:
+            assert services.chat is not None
+    assert any(r.getMessage() == "store_unavailable_at_start" for r in caplog.records)
+
+
+async def test_a_persona_whose_reply_budget_eats_the_context_is_refused(tmp_path, personas_dir):
+    with pytest.raises(ConfigError, match="max_tokens"):
+        async with open_services(make_settings(tmp_path, personas_dir, num_ctx=512), llm=FakeLLM()):
+            pass
