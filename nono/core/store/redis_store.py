@@ -1,0 +1,321 @@
+"""Redis backend: one hash and one list per user, plus a sorted set of sessions by activity.
+
+Keys (under the prefix): `session:{user}` (hash), `chat:{user}:history` (list of JSON
+messages, oldest first, so a message's position is its `seq`), `chat:{user}:metadata`
+(reserved for per-user data; deleted and expired with the rest) and `sessions:active`
+(user ids scored by last activity). The braces are Redis Cluster hash tags: one user's
+keys live on one shard. A turn costs two round trips: `load_context` and `append_turn`,
+each a single MULTI/EXEC pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError, WatchError
+
+from nono.core.errors import StoreUnavailable
+from nono.core.models import Message, Session
+
+log = logging.getLogger(__name__)
+
+#: Optimistic metadata merges retried this often before giving up (only contention causes retries).
+_WATCH_ATTEMPTS = 10
+
+
+class RedisStore:
+    """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "nono:", history_ttl: float | None = None) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self.history_ttl = history_ttl
+        self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
+        self._index = f"{prefix}sessions:active"
+        self._down = False
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "nono:", history_ttl: float | None = None) -> RedisStore:
+        """A store with its own connection pool for `url` (redis://, rediss://, unix://)."""
+        client = aioredis.from_url(
+            url,
+            # Retry only failed connections (a restarted server, a stale pooled socket), briefly:
+            # a timed-out EXEC may have committed, and re-sending it could store a turn twice.
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            # No health_check_interval: its PING would add a round trip to the first turn after idle;
+            # a stale pooled socket fails with ConnectionError and the retry above reconnects.
+        )
+        return cls(client, prefix, history_ttl)
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _session_key(self, user_id: str) -> str:
+        return f"{self._prefix}session:{{{user_id}}}"
+
+    def _history_key(self, user_id: str) -> str:
+        return f"{self._prefix}chat:{{{user_id}}}:history"
+
+    def _metadata_key(self, user_id: str) -> str:
+        return f"{self._prefix}chat:{{{user_id}}}:metadata"
+
+    def _user_keys(self, user_id: str) -> tuple[str, str, str]:
+        return self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
+        """The session and the newest `limit` messages (oldest first), in one round trip."""
+        hkey = self._history_key(user_id)
+
+        def queue(pipe: Pipeline) -> None:
+            pipe.hgetall(self._session_key(user_id))
+            pipe.llen(hkey)
+            if limit > 0:  # LRANGE -0 -1 would be the whole list
+                pipe.lrange(hkey, -limit, -1)
+
+        raw, length, *rest = await self._transaction("load_context", queue)
+        items = rest[0] if rest else []
+        first = length - len(items)
+        return _session(raw), [Message.from_json(item, first + i) for i, item in enumerate(items)]
+
+    async def get_session(self, user_id: str) -> Session | None:
+        """The user's session, or None when there is none (never created, reset, or expired)."""
+        with self._guard("get_session"):
+            return _session(await self._redis.hgetall(self._session_key(user_id)))
+
+    async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
+        """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
+        if limit <= 0 or (before is not None and before <= 0):
+            return []
+        hkey = self._history_key(user_id)
+        start, stop = (-limit, -1) if before is None else (max(0, before - limit), before - 1)
+
+        def queue(pipe: Pipeline) -> None:
+            pipe.llen(hkey)
+            pipe.lrange(hkey, start, stop)
+
+        length, items = await self._transaction("history", queue)
+        if before is not None and before > length:
+            # A cursor past the end pages from the end (a rare second round trip).
+            return await self.history(user_id, limit, length) if length else []
+        first = length - len(items) if before is None else start
+        return [Message.from_json(item, first + i) for i, item in enumerate(items)]
+
+    async def active_sessions(self, since: float, offset: int = 0, limit: int = 50) -> list[Session]:
+        """Sessions active at or after `since`, most recent first."""
+        if limit <= 0:
+            return []
+        with self._guard("active_sessions"):
+            ids = await self._redis.zrevrangebyscore(
+                self._index, "+inf", self._lower_bound(since), start=max(0, offset), num=limit
+            )
+            if not ids:
+                return []
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in ids:
+                    pipe.hgetall(self._session_key(_text(user_id)))
+                raws = await pipe.execute()
+            sessions = [_session(raw) for raw in raws]
+            gone = [user_id for user_id, session in zip(ids, sessions) if session is None]
+            if gone:  # expired or evicted: drop their stale index entries now that we saw them
+                await self._redis.zrem(self._index, *gone)
+        return [session for session in sessions if session is not None]
+
+    async def count_active(self, since: float) -> int:
+        """How many sessions were active at or after `since`."""
+        with self._guard("count_active"):
+            return int(await self._redis.zcount(self._index, self._lower_bound(since), "+inf"))
+
+    def _lower_bound(self, since: float) -> float:
+        # With HISTORY_TTL, a session idle longer than it has expired even if its index entry lingers.
+        return since if self.history_ttl is None else max(since, time.time() - self.history_ttl)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
+        """Create the session if needed and set its persona; counts as activity."""
+        results = await self._transaction(
+            "set_persona", lambda pipe: self._queue_activity(pipe, user_id, persona, now, persona_wins=True)
+        )
+        return _required_session(results[-1])
+
+    async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
+        """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
+        if metadata:
+            return await self._touch_merging(user_id, persona, now, metadata)
+        results = await self._transaction("touch", lambda pipe: self._queue_activity(pipe, user_id, persona, now))
+        return _required_session(results[-1])
+
+    async def _touch_merging(self, user_id: str, persona: str, now: float, metadata: dict[str, Any]) -> Session:
+        # Merging needs the current metadata: WATCH the hash so a concurrent write makes EXEC retry.
+        skey = self._session_key(user_id)
+        with self._guard("touch"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for _ in range(_WATCH_ATTEMPTS):
+                    try:
+                        await pipe.watch(skey)
+                        merged = {**_metadata(await pipe.hget(skey, "metadata")), **metadata}
+                        pipe.multi()
+                        self._queue_activity(pipe, user_id, persona, now, fields={"metadata": _dump(merged)})
+                        return _required_session((await pipe.execute())[-1])
+                    except WatchError:
+                        continue
+        log.error("store_contention", extra={"backend": "redis", "op": "touch", "user_id": user_id})
+        raise StoreUnavailable()
+
+    async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
+        """Atomically append `messages` and update the session (created with `persona` if missing)."""
+        # backslashreplace turns a lone surrogate into a JSON \\uXXXX escape inside its string:
+        # valid UTF-8 on the wire, and json.loads gives the same text back.
+        payload = [message.to_json().encode("utf-8", "backslashreplace") for message in messages]
+
+        def queue(pipe: Pipeline) -> None:
+            if payload:
+                pipe.rpush(self._history_key(user_id), *payload)
+            self._queue_activity(pipe, user_id, persona, now, added=len(payload))
+
+        results = await self._transaction("append_turn", queue)
+        return _required_session(results[-1])
+
+    def _queue_activity(
+        self,
+        pipe: Pipeline,
+        user_id: str,
+        persona: str,
+        now: float,
+        *,
+        persona_wins: bool = False,
+        added: int = 0,
+        fields: dict[str, str] | None = None,
+    ) -> None:
+        """Queue the session upsert, index update and TTL refresh; the last reply is the session hash."""
+        skey = self._session_key(user_id)
+        stamp = repr(float(now))
+        pipe.hsetnx(skey, "created_at", stamp)
+        if not persona_wins:
+            pipe.hsetnx(skey, "persona", persona)
+        mapping = {"user_id": user_id, "last_activity": stamp, **(fields or {})}
+        if persona_wins:
+            mapping["persona"] = persona
+        pipe.hset(skey, mapping=mapping)
+        pipe.hincrby(skey, "message_count", added)  # also creates the counter at 0
+        pipe.zadd(self._index, {user_id: now})
+        if self._ttl_ms is not None:
+            for key in self._user_keys(user_id):
+                pipe.pexpire(key, self._ttl_ms)
+            # Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
+            pipe.zremrangebyscore(self._index, "-inf", f"({now - self.history_ttl!r}")
+        pipe.hgetall(skey)
+
+    async def clear(self, user_id: str) -> bool:
+        """Forget the user's session and history; True if there was anything to forget."""
+
+        def queue(pipe: Pipeline) -> None:
+            pipe.delete(*self._user_keys(user_id))
+            pipe.zrem(self._index, user_id)
+
+        deleted, unindexed = await self._transaction("clear", queue)
+        return bool(deleted or unindexed)
+
+    # -- health and lifecycle -------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless Redis answers."""
+        with self._guard("ping"):
+            await self._redis.ping()
+
+    async def durability_warnings(self) -> list[str]:
+        """Operator warnings when Redis could evict or lose history ([] if CONFIG is not allowed)."""
+        with self._guard("durability_warnings"):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for name in ("maxmemory-policy", "appendonly", "save"):
+                        pipe.config_get(name)
+                    replies = await pipe.execute()
+            except ResponseError as exc:  # managed Redis often forbids or renames CONFIG
+                log.warning("redis_config_unreadable", extra={"error": str(exc)})
+                return []
+        policy, appendonly, save = (_text(next(iter(reply.values()), "")) for reply in replies)
+        warnings = []
+        if policy != "noeviction":
+            warnings.append(
+                f"Redis maxmemory-policy is {policy!r}: Redis may evict sessions and chat history "
+                "when it runs out of memory. Set maxmemory-policy to noeviction."
+            )
+        if appendonly != "yes" and not save.strip():
+            warnings.append(
+                "Redis persistence is off (appendonly no and no save rules): a Redis restart loses "
+                "every session and chat history. Set appendonly yes."
+            )
+        return warnings
+
+    async def aclose(self) -> None:
+        """Close the client and its connection pool."""
+        await self._redis.aclose()
+
+    # -- the one place redis-py errors become StoreUnavailable ------------------------------
+
+    async def _transaction(self, op: str, queue: Callable[[Pipeline], None]) -> list[Any]:
+        """Run the commands `queue` adds as one MULTI/EXEC: one round trip, all or nothing."""
+        with self._guard(op):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                queue(pipe)
+                return await pipe.execute()
+
+    @contextmanager
+    def _guard(self, op: str) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
+            if not self._down:
+                log.error("store_unavailable", extra={"backend": "redis", "op": op, "error": repr(exc)})
+            self._down = True
+            raise StoreUnavailable() from exc
+        if self._down:
+            self._down = False
+            log.warning("store_recovered", extra={"backend": "redis", "op": op})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+
+
+def _metadata(raw: bytes | str | None) -> dict[str, Any]:
+    return json.loads(raw) if raw else {}
+
+
+def _session(raw: dict[Any, Any]) -> Session | None:
+    if not raw:
+        return None
+    fields = {_text(key): value for key, value in raw.items()}
+    return Session(
+        user_id=_text(fields["user_id"]),
+        persona=_text(fields["persona"]),
+        created_at=float(fields["created_at"]),
+        last_activity=float(fields["last_activity"]),
+        message_count=int(fields.get("message_count", 0)),
+        metadata=_metadata(fields.get("metadata")),
+    )
+
+
+def _required_session(raw: dict[Any, Any]) -> Session:
+    session = _session(raw)
+    assert session is not None, "the transaction just wrote this session"
+    return session

@@ -1,0 +1,317 @@
+"""SQLite backend, the embedded default: one file, WAL, synchronous=FULL, off the event loop.
+
+Every sqlite3 call runs on one dedicated worker thread. A connection may only be used by the
+thread that opened it, and SQLite allows one writer at a time anyway, so a single thread
+costs no parallelism; in exchange, operations run in the order they were submitted and a
+transaction can never interleave with another from this process, without any lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nono.core.errors import StoreUnavailable
+from nono.core.models import Message, Session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    user_id TEXT PRIMARY KEY,
+    persona TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_activity REAL NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS sessions_last_activity ON sessions (last_activity);
+CREATE TABLE IF NOT EXISTS messages (
+    user_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_user_seq ON messages (user_id, seq);
+"""
+_SESSION_COLUMNS = "user_id, persona, created_at, last_activity, message_count, metadata"
+_MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata"
+
+
+class SQLiteStore:
+    """Sessions and histories in one SQLite file (created with its parent directory if missing)."""
+
+    def __init__(self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.history_ttl = history_ttl
+        self._busy_ms = max(0, round(busy_timeout * 1000))
+        self._conn: sqlite3.Connection | None = None
+        self._down = False
+        self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nono-sqlite")
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
+        """The session and the newest `limit` messages (oldest first): only the window is read."""
+        return await self._call("load_context", self._read, self._load_context, user_id, limit)
+
+    def _load_context(self, conn: sqlite3.Connection, user_id: str, limit: int):
+        session = self._live_session(conn, user_id)
+        if session is None or limit <= 0:
+            return session, []
+        rows = conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
+            (user_id, limit),
+        ).fetchall()
+        return session, [_message(row) for row in reversed(rows)]
+
+    async def get_session(self, user_id: str) -> Session | None:
+        """The user's session, or None when there is none (never created, reset, or expired)."""
+        return await self._call("get_session", self._read, self._live_session, user_id)
+
+    async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
+        """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
+        return await self._call("history", self._read, self._history, user_id, limit, before)
+
+    def _history(self, conn: sqlite3.Connection, user_id: str, limit: int, before: int | None) -> list[Message]:
+        if limit <= 0 or self._live_session(conn, user_id) is None:
+            return []
+        rows = conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (user_id, 2**62 if before is None else before, limit),
+        ).fetchall()
+        return [_message(row) for row in reversed(rows)]
+
+    async def active_sessions(self, since: float, offset: int = 0, limit: int = 50) -> list[Session]:
+        """Sessions active at or after `since`, most recent first."""
+
+        def query(conn: sqlite3.Connection) -> list[Session]:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
+                "ORDER BY last_activity DESC, user_id DESC LIMIT ? OFFSET ?",
+                (self._lower_bound(since), max(0, limit), max(0, offset)),
+            ).fetchall()
+            return [_session(row) for row in rows]
+
+        return await self._call("active_sessions", self._read, query)
+
+    async def count_active(self, since: float) -> int:
+        """How many sessions were active at or after `since`."""
+
+        def query(conn: sqlite3.Connection) -> int:
+            sql = "SELECT COUNT(*) FROM sessions WHERE last_activity >= ?"
+            return conn.execute(sql, (self._lower_bound(since),)).fetchone()[0]
+
+        return await self._call("count_active", self._read, query)
+
+    def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
+        row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None or row[3] < self._lower_bound(float("-inf")):
+            return None  # an expired session reads as gone; the next write purges it
+        return _session(row)
+
+    def _lower_bound(self, since: float) -> float:
+        # Reads have no `now`: expiry is judged by the wall clock, writes purge with theirs.
+        return since if self.history_ttl is None else max(since, time.time() - self.history_ttl)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
+        """Create the session if needed and set its persona; counts as activity."""
+        return await self._call("set_persona", self._write, now, self._activity, user_id, persona, now, True)
+
+    async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
+        """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
+        return await self._call(
+            "touch", self._write, now, self._activity, user_id, persona, now, False, 0, metadata
+        )
+
+    async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
+        """Atomically append `messages` and update the session (created with `persona` if missing)."""
+
+        def append(conn: sqlite3.Connection) -> Session:
+            last = conn.execute("SELECT MAX(seq) FROM messages WHERE user_id = ?", (user_id,)).fetchone()[0]
+            first = 0 if last is None else last + 1
+            conn.executemany(
+                f"INSERT INTO messages (user_id, {_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (user_id, first + i, m.role, _storable(m.content), m.timestamp, _dump(m.metadata))
+                    for i, m in enumerate(messages)
+                ],
+            )
+            return self._activity(conn, user_id, persona, now, False, len(messages))
+
+        return await self._call("append_turn", self._write, now, append)
+
+    def _activity(
+        self,
+        conn: sqlite3.Connection,
+        user_id: str,
+        persona: str,
+        now: float,
+        persona_wins: bool = False,
+        added: int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session:
+        """Upsert the session as active at `now` (inside the caller's transaction)."""
+        row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None:
+            session = Session(user_id, persona, now, now, added, dict(metadata or {}))
+        else:
+            old = _session(row)
+            session = Session(
+                user_id,
+                persona if persona_wins else old.persona,
+                old.created_at,
+                now,
+                old.message_count + added,
+                {**old.metadata, **(metadata or {})},
+            )
+        conn.execute(
+            f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, session.persona, session.created_at, now, session.message_count, _dump(session.metadata)),
+        )
+        return session
+
+    async def clear(self, user_id: str) -> bool:
+        """Forget the user's session and history; True if there was anything to forget."""
+
+        def clear(conn: sqlite3.Connection) -> bool:
+            messages = conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
+            sessions = conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+            return bool(messages or sessions)
+
+        return await self._call("clear", self._write, None, clear)
+
+    # -- health and lifecycle -------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database file can be opened and read."""
+        await self._call("ping", self._read, lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def durability_warnings(self) -> list[str]:
+        """Nothing to warn about: WAL with synchronous=FULL is always on."""
+        return []
+
+    async def aclose(self) -> None:
+        """Close the database on its thread, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    # -- the worker thread ------------------------------------------------------------------
+
+    async def _call(self, op: str, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, op, fn, *args)
+
+    def _guarded(self, op: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the worker thread; the one place sqlite3 errors become StoreUnavailable."""
+        try:
+            result = fn(self._connection(), *args)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # our bug, not an outage: let it surface as such
+        except (sqlite3.Error, OSError) as exc:
+            # "database is locked", disk I/O, unreadable or corrupt file: the user can only retry.
+            if not self._down:
+                log.error("store_unavailable", extra={"backend": "sqlite", "op": op, "error": repr(exc)})
+            self._down = True
+            self._disconnect()  # reopen on the next call, in case the file was replaced or restored
+            raise StoreUnavailable() from exc
+        if self._down:
+            self._down = False
+            log.warning("store_recovered", extra={"backend": "sqlite", "op": op})
+        return result
+
+    def _read(self, conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+        # One read transaction so the session and its messages come from the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def _write(self, conn: sqlite3.Connection, now: float | None, fn: Callable[..., T], *args: Any) -> T:
+        # IMMEDIATE takes the write lock up front: a deferred read-then-write transaction could
+        # fail to upgrade with SQLITE_BUSY without honouring busy_timeout.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if now is not None and self.history_ttl is not None:
+                self._purge_expired(conn, now - self.history_ttl)
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _purge_expired(self, conn: sqlite3.Connection, cutoff: float) -> None:
+        """Delete users idle since before `cutoff` (cheap: both lookups use an index)."""
+        expired = "SELECT user_id FROM sessions WHERE last_activity < ?"
+        conn.execute(f"DELETE FROM messages WHERE user_id IN ({expired})", (cutoff,))
+        conn.execute("DELETE FROM sessions WHERE last_activity < ?", (cutoff,))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+def _storable(text: str) -> str | bytes:
+    """The text as SQLite can bind it: a lone surrogate cannot be UTF-8, so such text goes in as a BLOB."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
+def _dump(data: dict[str, Any]) -> str:
+    # ASCII escapes keep odd unicode (lone surrogates) storable and round-trip exactly.
+    return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    seq, role, content, timestamp, metadata = row
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "surrogatepass")
+    return Message(role, content, timestamp, json.loads(metadata), seq)
+
+
+def _session(row: tuple[Any, ...]) -> Session:
+    user_id, persona, created_at, last_activity, message_count, metadata = row
+    return Session(user_id, persona, created_at, last_activity, message_count, json.loads(metadata))
