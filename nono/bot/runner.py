@@ -27,6 +27,7 @@ async def run_sidecar(settings: Settings) -> None:
 
     async with open_services(settings) as services, sidecar_running(services):
         await wait_for_stop_signal()
+        await services.chat.shutdown(settings.shutdown_grace)
 
 
 async def run_bots(settings: Settings) -> None:
@@ -34,7 +35,9 @@ async def run_bots(settings: Settings) -> None:
     async with open_services(settings) as services, AsyncExitStack() as stack:
         await start_parts(services, stack)
         await wait_for_stop_signal()
-        log.info("shutting_down")
+        log.info("shutting_down", extra={"grace": settings.shutdown_grace})
+        # Finish (or store as incomplete) the replies in flight while the adapters can still deliver them.
+        await services.chat.shutdown(settings.shutdown_grace)
 
 
 async def start_parts(services: Services, stack: AsyncExitStack) -> list[str]:

@@ -16,6 +16,7 @@ from nono.core.errors import (
     MessageTooLong,
     ModelUnavailable,
     NonoError,
+    ServiceUnavailable,
     UserFacingError,
 )
 from nono.core.lines import UserLines
@@ -77,6 +78,8 @@ class ChatService:
         self.limits = limits
         self._clock = clock
         self._lines = UserLines()
+        self._generating: set[asyncio.Task] = set()  # tasks iterating a reply right now
+        self._closing = False
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
         self._listeners: list[Callable[[TurnRecord], None]] = []
@@ -93,6 +96,8 @@ class ChatService:
         try:
             user_id = validate_user_id(user_id)
             text = self._check_text(text)
+            if self._closing:
+                raise ServiceUnavailable("I'm restarting right now. Please send that again in a minute.")
             self._check_line(user_id)
             if self._rate is not None:
                 self._rate.check(user_id, self._clock())
@@ -107,6 +112,21 @@ class ChatService:
             async for _ in reply:
                 pass
         return reply
+
+    async def shutdown(self, grace: float) -> None:
+        """Refuse new turns, let running ones finish for `grace` seconds, then stop them.
+
+        A stopped reply is stored marked incomplete; nothing is left half-written.
+        """
+        self._closing = True
+        running = set(self._generating)
+        if running:
+            log.info("shutdown_waiting", extra={"turns": len(running), "grace": grace})
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            log.info("shutdown_done", extra={"finished": len(running) - len(late), "stopped": len(late)})
 
     def waiting(self, user_id: str) -> int:
         """Turns of this user queued or running."""
@@ -246,9 +266,14 @@ class Reply:
                 raise self._error
             await self._ticket.wait()
             record.started = time.monotonic()
-            async with aclosing(self._generate(record)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            task = asyncio.current_task()
+            self._chat._generating.add(task)
+            try:
+                async with aclosing(self._generate(record)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            finally:
+                self._chat._generating.discard(task)
             record.outcome = "incomplete" if self.incomplete else "ok"
         except UserFacingError as exc:
             record.outcome, record.error = "error", exc.code

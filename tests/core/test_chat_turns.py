@@ -14,6 +14,7 @@ from nono.core.errors import (
     ModelUnavailable,
     StoreUnavailable,
     UnknownPersona,
+    UserFacingError,
 )
 from nono.core.llm.fake import FakeLLM
 
@@ -152,8 +153,7 @@ async def test_reply_stopped_by_the_reader_is_stored_marked_incomplete(chat, fak
 
 async def test_cancelled_turn_keeps_the_partial_reply_marked_incomplete(chat, fake_llm):
     hold = asyncio.Event()
-    fake_llm.enqueue(["started "], wait_for=None)
-    fake_llm._queue[-1].chunks.append("never")  # second chunk waits below
+    fake_llm.enqueue(["started ", "never read"])
     got_first = asyncio.Event()
 
     async def run():
@@ -240,3 +240,29 @@ async def test_active_sessions_leave_after_timeout_but_memory_stays(sqlite_store
     assert await chat.active_sessions() == [] and await chat.count_active() == 0
     assert (await chat.get_persona("rest:a")).name == "pirate"
     assert len(await chat.history("rest:b")) == 2
+
+
+async def test_shutdown_lets_quick_turns_finish_and_stores_slow_ones_marked_incomplete(chat, fake_llm):
+    fake_llm.enqueue(["quick ", "answer"], delay=0.01)
+    never = asyncio.Event()
+    fake_llm.enqueue(["slow ", "start"])
+    slow_first = asyncio.Event()
+
+    async def slow():
+        reply = chat.stream("rest:slow", "take your time")
+        async with reply:
+            async for _ in reply:
+                slow_first.set()
+                await never.wait()  # the platform is slow to take the next chunk
+
+    quick = asyncio.create_task(chat.reply("rest:quick", "hi"))
+    slow_task = asyncio.create_task(slow())
+    await slow_first.wait()
+    await chat.shutdown(grace=0.5)
+
+    assert (await quick).text == "quick answer"
+    assert slow_task.cancelled()
+    stored = await chat.history("rest:slow")
+    assert [m.content for m in stored] == ["take your time", "slow "] and stored[1].incomplete
+    with pytest.raises(UserFacingError, match="restarting"):
+        await chat.reply("rest:late", "hello?")
