@@ -1,0 +1,1 @@
+"""Loopback stand-ins for remote servers, speaking their real wire protocols."""
