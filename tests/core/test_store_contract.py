@@ -69,6 +69,22 @@ async def test_touch_merges_metadata(store: Store):
     assert session.last_activity == 120.0
 
 
+async def test_concurrent_metadata_merges_lose_nothing(store: Store):
+    await store.append_turn(ALICE, "assistant", turn(0, 1.0), 2.0)
+
+    async def tag(i: int) -> None:
+        await store.touch(ALICE, "assistant", 10.0 + i, {f"key{i}": i})
+
+    async def talk(i: int) -> None:
+        await store.append_turn(ALICE, "assistant", turn(i, 50.0 + i), 50.5 + i)
+
+    await asyncio.gather(*(tag(i) for i in range(12)), *(talk(i) for i in range(1, 9)))
+
+    session = await store.get_session(ALICE)
+    assert session.metadata == {f"key{i}": i for i in range(12)}
+    assert session.message_count == 18
+
+
 async def test_set_persona_creates_or_switches_and_keeps_history(store: Store):
     assert (await store.set_persona(BOB, "tutor", 50.0)).persona == "tutor"
 

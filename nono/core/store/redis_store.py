@@ -1,9 +1,10 @@
 """Redis backend: one hash and one list per user, plus a sorted set of sessions by activity.
 
-Keys (under the prefix): `session:{user}` (hash), `chat:{user}:history` (list of JSON
-messages, oldest first, so a message's position is its `seq`), `chat:{user}:metadata`
-(reserved for per-user data; deleted and expired with the rest) and `sessions:active`
-(user ids scored by last activity). The braces are Redis Cluster hash tags: one user's
+Keys (under the prefix): `session:{user}` (hash: user_id, persona, created_at,
+last_activity, message_count), `chat:{user}:history` (list of JSON messages, oldest first,
+so a message's position is its `seq`), `chat:{user}:metadata` (the session's free-form
+metadata, one JSON value per field, so merging is a plain HSET with no read-modify-write)
+and `sessions:active` (user ids scored by last activity). The braces are Redis Cluster hash tags: one user's
 keys live on one shard. A turn costs two round trips: `load_context` and `append_turn`,
 each a single MULTI/EXEC pipeline.
 """
@@ -21,17 +22,12 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, ResponseError
 
 from nono.core.errors import StoreUnavailable
 from nono.core.models import Message, Session
 
 log = logging.getLogger(__name__)
-
-#: Optimistic metadata merges retried this often before giving up (only contention causes retries).
-_WATCH_ATTEMPTS = 10
-
 
 class RedisStore:
     """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
@@ -52,14 +48,11 @@ class RedisStore:
             # Retry only failed connections (a restarted server, a stale pooled socket), briefly:
             # a timed-out EXEC may have committed, and re-sending it could store a turn twice.
             retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
-            socket_timeout=5,
-            socket_connect_timeout=5,
+            socket_timeout=5, socket_connect_timeout=5,
             # No health_check_interval: its PING would add a round trip to the first turn after idle;
             # a stale pooled socket fails with ConnectionError and the retry above reconnects.
         )
         return cls(client, prefix, history_ttl)
-
-    # -- keys ---------------------------------------------------------------------------
 
     def _session_key(self, user_id: str) -> str:
         return f"{self._prefix}session:{{{user_id}}}"
@@ -73,27 +66,27 @@ class RedisStore:
     def _user_keys(self, user_id: str) -> tuple[str, str, str]:
         return self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id)
 
-    # -- reads --------------------------------------------------------------------------
+    def _queue_session_read(self, pipe: Pipeline, user_id: str) -> None:
+        pipe.hgetall(self._session_key(user_id))
+        pipe.hgetall(self._metadata_key(user_id))
 
     async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
         """The session and the newest `limit` messages (oldest first), in one round trip."""
         hkey = self._history_key(user_id)
 
         def queue(pipe: Pipeline) -> None:
-            pipe.hgetall(self._session_key(user_id))
+            self._queue_session_read(pipe, user_id)
             pipe.llen(hkey)
             if limit > 0:  # LRANGE -0 -1 would be the whole list
                 pipe.lrange(hkey, -limit, -1)
 
-        raw, length, *rest = await self._transaction("load_context", queue)
+        raw, meta, length, *rest = await self._transaction("load_context", queue)
         items = rest[0] if rest else []
-        first = length - len(items)
-        return _session(raw), [Message.from_json(item, first + i) for i, item in enumerate(items)]
+        return _session(raw, meta), _messages(items, first=length - len(items))
 
     async def get_session(self, user_id: str) -> Session | None:
         """The user's session, or None when there is none (never created, reset, or expired)."""
-        with self._guard("get_session"):
-            return _session(await self._redis.hgetall(self._session_key(user_id)))
+        return _session(*await self._transaction("get_session", lambda pipe: self._queue_session_read(pipe, user_id)))
 
     async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
@@ -110,8 +103,7 @@ class RedisStore:
         if before is not None and before > length:
             # A cursor past the end pages from the end (a rare second round trip).
             return await self.history(user_id, limit, length) if length else []
-        first = length - len(items) if before is None else start
-        return [Message.from_json(item, first + i) for i, item in enumerate(items)]
+        return _messages(items, first=length - len(items) if before is None else start)
 
     async def active_sessions(self, since: float, offset: int = 0, limit: int = 50) -> list[Session]:
         """Sessions active at or after `since`, most recent first."""
@@ -125,9 +117,9 @@ class RedisStore:
                 return []
             async with self._redis.pipeline(transaction=False) as pipe:
                 for user_id in ids:
-                    pipe.hgetall(self._session_key(_text(user_id)))
+                    self._queue_session_read(pipe, _text(user_id))
                 raws = await pipe.execute()
-            sessions = [_session(raw) for raw in raws]
+            sessions = [_session(raw, meta) for raw, meta in zip(raws[::2], raws[1::2])]
             gone = [user_id for user_id, session in zip(ids, sessions) if session is None]
             if gone:  # expired or evicted: drop their stale index entries now that we saw them
                 await self._redis.zrem(self._index, *gone)
@@ -142,38 +134,17 @@ class RedisStore:
         # With HISTORY_TTL, a session idle longer than it has expired even if its index entry lingers.
         return since if self.history_ttl is None else max(since, time.time() - self.history_ttl)
 
-    # -- writes -------------------------------------------------------------------------
-
     async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
-        results = await self._transaction(
+        return await self._write(
             "set_persona", lambda pipe: self._queue_activity(pipe, user_id, persona, now, persona_wins=True)
         )
-        return _required_session(results[-1])
 
     async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        if metadata:
-            return await self._touch_merging(user_id, persona, now, metadata)
-        results = await self._transaction("touch", lambda pipe: self._queue_activity(pipe, user_id, persona, now))
-        return _required_session(results[-1])
-
-    async def _touch_merging(self, user_id: str, persona: str, now: float, metadata: dict[str, Any]) -> Session:
-        # Merging needs the current metadata: WATCH the hash so a concurrent write makes EXEC retry.
-        skey = self._session_key(user_id)
-        with self._guard("touch"):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for _ in range(_WATCH_ATTEMPTS):
-                    try:
-                        await pipe.watch(skey)
-                        merged = {**_metadata(await pipe.hget(skey, "metadata")), **metadata}
-                        pipe.multi()
-                        self._queue_activity(pipe, user_id, persona, now, fields={"metadata": _dump(merged)})
-                        return _required_session((await pipe.execute())[-1])
-                    except WatchError:
-                        continue
-        log.error("store_contention", extra={"backend": "redis", "op": "touch", "user_id": user_id})
-        raise StoreUnavailable()
+        return await self._write(
+            "touch", lambda pipe: self._queue_activity(pipe, user_id, persona, now, metadata=metadata)
+        )
 
     async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
@@ -186,38 +157,32 @@ class RedisStore:
                 pipe.rpush(self._history_key(user_id), *payload)
             self._queue_activity(pipe, user_id, persona, now, added=len(payload))
 
-        results = await self._transaction("append_turn", queue)
-        return _required_session(results[-1])
+        return await self._write("append_turn", queue)
 
     def _queue_activity(
-        self,
-        pipe: Pipeline,
-        user_id: str,
-        persona: str,
-        now: float,
-        *,
-        persona_wins: bool = False,
-        added: int = 0,
-        fields: dict[str, str] | None = None,
+        self, pipe: Pipeline, user_id: str, persona: str, now: float, *,
+        metadata: dict[str, Any] | None = None, persona_wins: bool = False, added: int = 0,
     ) -> None:
-        """Queue the session upsert, index update and TTL refresh; the last reply is the session hash."""
+        """Queue the session upsert, index update and TTL refresh; the last replies are the session."""
         skey = self._session_key(user_id)
         stamp = repr(float(now))
         pipe.hsetnx(skey, "created_at", stamp)
         if not persona_wins:
             pipe.hsetnx(skey, "persona", persona)
-        mapping = {"user_id": user_id, "last_activity": stamp, **(fields or {})}
+        mapping = {"user_id": user_id, "last_activity": stamp}
         if persona_wins:
             mapping["persona"] = persona
         pipe.hset(skey, mapping=mapping)
         pipe.hincrby(skey, "message_count", added)  # also creates the counter at 0
+        if metadata:
+            pipe.hset(self._metadata_key(user_id), mapping={_field(k): _dump(v) for k, v in metadata.items()})
         pipe.zadd(self._index, {user_id: now})
         if self._ttl_ms is not None:
             for key in self._user_keys(user_id):
                 pipe.pexpire(key, self._ttl_ms)
             # Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
             pipe.zremrangebyscore(self._index, "-inf", f"({now - self.history_ttl!r}")
-        pipe.hgetall(skey)
+        self._queue_session_read(pipe, user_id)
 
     async def clear(self, user_id: str) -> bool:
         """Forget the user's session and history; True if there was anything to forget."""
@@ -228,8 +193,6 @@ class RedisStore:
 
         deleted, unindexed = await self._transaction("clear", queue)
         return bool(deleted or unindexed)
-
-    # -- health and lifecycle -------------------------------------------------------------
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
@@ -265,14 +228,18 @@ class RedisStore:
         """Close the client and its connection pool."""
         await self._redis.aclose()
 
-    # -- the one place redis-py errors become StoreUnavailable ------------------------------
-
     async def _transaction(self, op: str, queue: Callable[[Pipeline], None]) -> list[Any]:
         """Run the commands `queue` adds as one MULTI/EXEC: one round trip, all or nothing."""
         with self._guard(op):
             async with self._redis.pipeline(transaction=True) as pipe:
                 queue(pipe)
                 return await pipe.execute()
+
+    async def _write(self, op: str, queue: Callable[[Pipeline], None]) -> Session:
+        """A transaction ending with `_queue_activity`: returns the session as written."""
+        session = _session(*(await self._transaction(op, queue))[-2:])
+        assert session is not None, "the transaction just wrote this session"
+        return session
 
     @contextmanager
     def _guard(self, op: str) -> Iterator[None]:
@@ -293,29 +260,27 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+def _messages(items: list[Any], first: int) -> list[Message]:
+    return [Message.from_json(item, first + i) for i, item in enumerate(items)]
 
 
-def _metadata(raw: bytes | str | None) -> dict[str, Any]:
-    return json.loads(raw) if raw else {}
+def _dump(value: Any) -> str:
+    # ASCII escapes keep odd unicode (lone surrogates) storable and round-trip exactly.
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
-def _session(raw: dict[Any, Any]) -> Session | None:
+def _field(name: str) -> bytes:
+    # A hash field name is raw bytes; a lone surrogate in it is kept as its \uXXXX escape.
+    return name.encode("utf-8", "backslashreplace")
+
+
+def _session(raw: dict[Any, Any], metadata: dict[Any, Any]) -> Session | None:
     if not raw:
         return None
     fields = {_text(key): value for key, value in raw.items()}
-    return Session(
-        user_id=_text(fields["user_id"]),
-        persona=_text(fields["persona"]),
-        created_at=float(fields["created_at"]),
-        last_activity=float(fields["last_activity"]),
-        message_count=int(fields.get("message_count", 0)),
-        metadata=_metadata(fields.get("metadata")),
-    )
+    user_id, persona = _text(fields["user_id"]), _text(fields["persona"])
+    created_at, last_activity = float(fields["created_at"]), float(fields["last_activity"])
+    count = int(fields.get("message_count", 0))
+    meta = {_text(key): json.loads(value) for key, value in metadata.items()}
+    return Session(user_id, persona, created_at, last_activity, count, meta)
 
-
-def _required_session(raw: dict[Any, Any]) -> Session:
-    session = _session(raw)
-    assert session is not None, "the transaction just wrote this session"
-    return session

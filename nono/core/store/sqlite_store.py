@@ -27,21 +27,13 @@ T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
-    user_id TEXT PRIMARY KEY,
-    persona TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_activity REAL NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    metadata TEXT NOT NULL DEFAULT '{}'
+    user_id TEXT PRIMARY KEY, persona TEXT NOT NULL, created_at REAL NOT NULL, last_activity REAL NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS sessions_last_activity ON sessions (last_activity);
 CREATE TABLE IF NOT EXISTS messages (
-    user_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    timestamp REAL NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}'
+    user_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+    timestamp REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_user_seq ON messages (user_id, seq);
 """
@@ -156,14 +148,8 @@ class SQLiteStore:
         return await self._call("append_turn", self._write, now, append)
 
     def _activity(
-        self,
-        conn: sqlite3.Connection,
-        user_id: str,
-        persona: str,
-        now: float,
-        persona_wins: bool = False,
-        added: int = 0,
-        metadata: dict[str, Any] | None = None,
+        self, conn: sqlite3.Connection, user_id: str, persona: str, now: float,
+        persona_wins: bool = False, added: int = 0, metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Upsert the session as active at `now` (inside the caller's transaction)."""
         row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
@@ -171,14 +157,9 @@ class SQLiteStore:
             session = Session(user_id, persona, now, now, added, dict(metadata or {}))
         else:
             old = _session(row)
-            session = Session(
-                user_id,
-                persona if persona_wins else old.persona,
-                old.created_at,
-                now,
-                old.message_count + added,
-                {**old.metadata, **(metadata or {})},
-            )
+            persona = persona if persona_wins else old.persona
+            merged = {**old.metadata, **(metadata or {})}
+            session = Session(user_id, persona, old.created_at, now, old.message_count + added, merged)
         conn.execute(
             f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (user_id, session.persona, session.created_at, now, session.message_count, _dump(session.metadata)),
