@@ -1,0 +1,1 @@
+"""Reference helpers shared by several test folders."""
