@@ -1,0 +1,107 @@
+"""Slash commands: /persona (with autocomplete), /personas, /reset, /history, /help.
+
+The wording and behaviour live in `nono.core.commands`; this cog only maps Discord
+interactions onto it. Answers are ephemeral: they concern only the person who asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from nono.adapters.discord_access import AccessPolicy, DiscordOptions, conversation_id
+from nono.adapters.discord_render import DISCORD_LIMIT, NO_MENTIONS, failure_text
+from nono.adapters.splitting import split_message
+from nono.core.chat import ChatService
+from nono.core.commands import MAX_HISTORY_COUNT, Commands
+
+log = logging.getLogger(__name__)
+
+NOT_ALLOWED = "Sorry, I'm not available to you here."
+MAX_CHOICES = 25  # Discord's limit for autocomplete
+
+
+class SlashCommands(commands.Cog):
+    """The platform-neutral commands as Discord slash commands."""
+
+    def __init__(self, chat: ChatService, options: DiscordOptions, access: AccessPolicy) -> None:
+        self.chat = chat
+        self.actions = Commands(chat)
+        self.options = options
+        self.access = access
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """The allowlists apply to commands as they do to messages."""
+        if interaction.guild is not None:
+            return self.access.allows_member(interaction.user, interaction.guild)
+        return await self.access.allows_dm(interaction.user, interaction.client)
+
+    @app_commands.command(name="persona", description="Show my persona and the list, or switch to another one")
+    @app_commands.describe(name="The persona to switch to")
+    async def persona(self, interaction: discord.Interaction, name: str | None = None) -> None:
+        await self._run(interaction, lambda user_id: self.actions.persona(user_id, name))
+
+    @persona.autocomplete("name")
+    async def persona_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The loaded personas whose name or display name contains what was typed so far."""
+        typed = current.strip().lower()
+        choices = [
+            app_commands.Choice(name=f"{p.name} ({p.display_name})"[:100], value=p.name)
+            for p in self.chat.list_personas()
+            if typed in p.name or typed in p.display_name.lower()
+        ]
+        return choices[:MAX_CHOICES]
+
+    @app_commands.command(name="personas", description="List the personas I can speak as")
+    async def personas(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, self.actions.personas)
+
+    @app_commands.command(name="reset", description="Forget our conversation (and your persona choice)")
+    async def reset(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, self.actions.reset)
+
+    @app_commands.command(name="history", description="Show your recent messages (only you can see them)")
+    @app_commands.describe(count="How many messages to show")
+    async def history(
+        self, interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_HISTORY_COUNT] = 10
+    ) -> None:
+        await self._run(interaction, lambda user_id: self.actions.history(user_id, count))
+
+    @app_commands.command(name="help", description="What I do and which commands I have")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await answer(interaction, self.actions.help("/"))
+
+    async def _run(self, interaction: discord.Interaction, action: Callable[[str], Awaitable[str]]) -> None:
+        # Defer first: the store may be slow, and Discord drops interactions unanswered after 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await answer(interaction, await action(self._user_id(interaction)))
+
+    def _user_id(self, interaction: discord.Interaction) -> str:
+        """The same conversation the user's messages in this channel belong to."""
+        in_guild = interaction.guild is not None
+        channel_id = interaction.channel_id or 0
+        return conversation_id(interaction.user, channel_id, in_guild, self.options.memory_scope)
+
+    async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """The one place command failures become an (ephemeral) answer."""
+        if isinstance(error, app_commands.CheckFailure):
+            text = NOT_ALLOWED
+        else:
+            text = failure_text(error.original if isinstance(error, app_commands.CommandInvokeError) else error)
+        try:
+            await answer(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("discord_command_answer_failed", extra={"status": exc.status, "code": exc.code})
+
+
+async def answer(interaction: discord.Interaction, text: str) -> None:
+    """Send `text` ephemerally, split into as many messages as Discord's limit needs."""
+    for part in split_message(text, DISCORD_LIMIT):
+        if interaction.response.is_done():
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(part, ephemeral=True, allowed_mentions=NO_MENTIONS)
