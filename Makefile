@@ -18,6 +18,10 @@ test: $(STAMP_TEST) redis
 test-fast: $(STAMP_TEST) redis
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Benchmarks (not tests): writes BENCHMARKS.md. BENCH_ARGS="--quick" or "--only P1,P2".
+bench: $(STAMP_TEST) redis
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

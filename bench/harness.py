@@ -1,0 +1,145 @@
+"""What every benchmark shares: rows of the table, medians and percentiles, alternating runs, the report.
+
+A benchmark is a module with `TITLE` and `async def run(ctx: Context) -> list[Row]`. Each one runs
+in its own process (see `bench.__main__`), so a model loaded or memory grown by one never skews
+another. Numbers are judged as ratios against a baseline measured in the same process, in the
+same run, alternating with the subject.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: The shared development Redis; benchmarks use a random key prefix and delete only their own keys.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Row:
+    """One line of the table. `ok` is None when the line could not be judged (not run, informational)."""
+
+    id: str
+    what: str
+    goal: str
+    measured: str
+    baseline: str = "—"
+    ratio: float | None = None
+    ok: bool | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What a benchmark is given: the mode, where to put files, which Redis to use."""
+
+    quick: bool
+    workdir: Path
+    redis_url: str = DEFAULT_REDIS_URL
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def pick(self, quick: T, full: T) -> T:
+        """The quick-mode value or the full one."""
+        return quick if self.quick else full
+
+
+def log(message: str) -> None:
+    """Progress for the operator (stderr, so it never mixes with results)."""
+    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- statistics -------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0–100), linearly interpolated between the two nearest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ratio(subject: float, baseline: float) -> float:
+    return subject / baseline if baseline else math.nan
+
+
+async def alternate(
+    rounds: int, baseline: Callable[[], Awaitable[T]], subject: Callable[[], Awaitable[T]]
+) -> tuple[list[T], list[T]]:
+    """Run baseline and subject `rounds` times each, in ABBA order so neither always goes first."""
+    base: list[T] = []
+    subj: list[T] = []
+    for i in range(rounds):
+        if i % 2 == 0:
+            base.append(await baseline())
+            subj.append(await subject())
+        else:
+            subj.append(await subject())
+            base.append(await baseline())
+    return base, subj
+
+
+class Stopwatch:
+    """`with Stopwatch() as sw: ...` then `sw.seconds`."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = math.nan
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+# -- formatting -------------------------------------------------------------------------
+
+
+def ms(seconds: float, digits: int = 2) -> str:
+    return f"{seconds * 1000:.{digits}f} ms"
+
+
+def per_s(value: float, unit: str = "tok/s") -> str:
+    return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:.1f} MB"
+
+
+def verdict(ok: bool | None) -> str:
+    return {True: "pass", False: "**MISS**", None: "not run"}[ok]
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    """The Markdown table: goal, measured, baseline, ratio, pass/fail."""
+    lines = [
+        "| id | what | goal | measured | baseline (same run) | ratio | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        shown = "—" if row.ratio is None or math.isnan(row.ratio) else f"{row.ratio:.2f}×"
+        cells = [row.id, row.what, row.goal, row.measured, row.baseline, shown, verdict(row.ok)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def render_notes(rows: Sequence[Row]) -> str:
+    notes = [f"- **{row.id}** — {row.note}" for row in rows if row.note]
+    return "\n".join(notes)

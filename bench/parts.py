@@ -1,0 +1,117 @@
+"""Building blocks the benchmarks share: personas, stores (with clean-up), seeded histories, a counting Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, ConnectionPool
+
+from nono.core.models import Message
+from nono.core.personas import PersonaRegistry, load_personas
+from nono.core.store.redis_store import RedisStore
+from nono.core.store.sqlite_store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+PERSONAS_DIR = ROOT / "personas"
+DEFAULT_PERSONA = "assistant"
+
+
+def bench_personas(**changes: Any) -> PersonaRegistry:
+    """The shipped personas; the default one with `changes` (e.g. max_tokens) applied."""
+    shipped = load_personas(PERSONAS_DIR)
+    default = shipped[DEFAULT_PERSONA].model_copy(update=changes)
+    return PersonaRegistry({**shipped, DEFAULT_PERSONA: default}, DEFAULT_PERSONA)
+
+
+def new_prefix() -> str:
+    """A random key prefix on the shared Redis (valid as KEY_PREFIX)."""
+    return f"nono-bench:{uuid.uuid4().hex[:16]}:"
+
+
+async def delete_prefix(url: str, prefix: str) -> int:
+    """Delete our own keys (never FLUSHDB: the server is shared); return how many."""
+    client = aioredis.from_url(url)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await client.unlink(*batch)
+                batch = []
+        if batch:
+            deleted += await client.unlink(*batch)
+    finally:
+        await client.aclose()
+    return deleted
+
+
+@asynccontextmanager
+async def redis_store(url: str, client: aioredis.Redis | None = None) -> AsyncIterator[RedisStore]:
+    """A RedisStore under a random prefix; its keys are deleted afterwards."""
+    prefix = new_prefix()
+    store = RedisStore(client, prefix) if client is not None else RedisStore.from_url(url, prefix)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+        await delete_prefix(url, prefix)
+
+
+@asynccontextmanager
+async def sqlite_store(workdir: Path, name: str = "nono.sqlite3") -> AsyncIterator[SQLiteStore]:
+    """A SQLiteStore in a fresh file (same settings as production: WAL, synchronous=FULL)."""
+    path = workdir / name
+    store = SQLiteStore(path)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+@dataclass
+class RoundTrips:
+    """Requests sent to Redis: each send is followed by waiting for the replies, so one round trip each."""
+
+    count: int = 0
+
+
+def counting_redis(url: str) -> tuple[aioredis.Redis, RoundTrips]:
+    """A redis-py client whose connections count their round trips (measured from outside the store)."""
+    trips = RoundTrips()
+
+    class CountingConnection(Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            trips.count += 1
+            await super().send_packed_command(command, check_health)
+
+    pool = ConnectionPool.from_url(url, connection_class=CountingConnection)
+    return aioredis.Redis(connection_pool=pool), trips
+
+
+def conversation(count: int, now: float, words: int = 12) -> list[Message]:
+    """`count` alternating user/assistant messages, oldest first.
+
+    Message i's text depends only on i % 40, so two histories whose lengths are multiples of 40
+    end with the same window (the same prompt), however long they are.
+    """
+    messages = []
+    for i in range(count):
+        role = "user" if i % 2 == 0 else "assistant"
+        topic = i % 40
+        text = " ".join(f"{role}-{topic}-word{w}" for w in range(words))
+        messages.append(Message(role, text, now - (count - i)))
+    return messages
+
+
+async def seed_history(store: Any, user_id: str, count: int, now: float, words: int = 12) -> None:
+    """Give `user_id` a session and `count` stored messages, written in batches through the store itself."""
+    messages = conversation(count, now, words)
+    for start in range(0, count, 2000):
+        await store.append_turn(user_id, DEFAULT_PERSONA, messages[start : start + 2000], now)
