@@ -124,6 +124,43 @@ async def test_a_locked_database_is_a_clear_error_and_nothing_half_done_is_kept(
         await store.aclose()
 
 
+async def test_a_full_disk_mid_turn_keeps_nothing_half_written(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "nono.sqlite3")
+    try:
+        await store.append_turn(USER, "assistant", turn(0), 102.0)
+        # Cap the file a few pages above its size: the reply cannot fit after the user's message.
+        await on_store_connection(store, lambda conn: conn.execute(
+            f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 8}"
+        ))
+        big = [Message("user", "q" * 20_000, 200.0), Message("assistant", "a" * 60_000, 201.0)]
+        with pytest.raises(StoreUnavailable):
+            await store.append_turn(USER, "assistant", big, 202.0)
+
+        session, window = await store.load_context(USER, 10)
+        assert session.message_count == 2 and session.last_activity == 102.0
+        assert [m.content for m in window] == ["question 0", "answer 0"]
+        await store.append_turn(USER, "assistant", big, 302.0)  # space again (the store reconnected)
+        assert [m.seq for m in await store.history(USER, 10)] == [0, 1, 2, 3]
+    finally:
+        await store.aclose()
+
+
+async def test_a_write_that_fails_midway_is_rolled_back(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "nono.sqlite3")
+    try:
+        await store.append_turn(USER, "assistant", turn(0), 102.0)
+        unstorable = [Message("user", "fine", 200.0), Message("assistant", "bad", 201.0, {"x": object()})]
+        with pytest.raises(TypeError):  # a caller's bug surfaces as itself, not as an outage
+            await store.append_turn(USER, "assistant", unstorable, 202.0)
+
+        await store.append_turn(USER, "assistant", turn(1), 302.0)
+        assert [m.content for m in await store.history(USER, 10)] == [
+            "question 0", "answer 0", "question 1", "answer 1"
+        ]
+    finally:
+        await store.aclose()
+
+
 async def test_an_unusable_path_is_a_clear_error_until_it_is_fixed(tmp_path: Path):
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data directory should be")
