@@ -27,7 +27,6 @@ from tests.support.greedy import greedy_reply
 SYSTEM = ChatMessage("system", "You are a helpful assistant.")
 STORY = [SYSTEM, ChatMessage("user", "Write a long story about a dragon.")]
 HELLO = [SYSTEM, ChatMessage("user", "Say hello.")]
-GREEDY = GenerationOptions(temperature=0.0, max_tokens=16)
 
 
 def greedy(max_tokens: int) -> GenerationOptions:
