@@ -95,19 +95,25 @@ def counting_redis(url: str) -> tuple[aioredis.Redis, RoundTrips]:
     return aioredis.Redis(connection_pool=pool), trips
 
 
-def conversation(count: int, now: float, words: int = 12) -> list[Message]:
-    """`count` alternating user/assistant messages, oldest first.
+def user_text(words: int = 12) -> str:
+    """What every seeded user message says (all the same length, so windows are comparable)."""
+    return " ".join(f"question{w}" for w in range(words))
 
-    Message i's text depends only on i % 40, so two histories whose lengths are multiples of 40
-    end with the same window (the same prompt), however long they are.
+
+def assistant_text(words: int = 12) -> str:
+    """What every seeded assistant message says."""
+    return " ".join(f"answer{w}" for w in range(words))
+
+
+def conversation(count: int, now: float, words: int = 12) -> list[Message]:
+    """`count` alternating user/assistant messages, oldest first, ending with an answer when `count` is even.
+
+    Every user message has the same text and so does every answer: the newest window is the
+    same however long the history is.
     """
-    messages = []
-    for i in range(count):
-        role = "user" if i % 2 == 0 else "assistant"
-        topic = i % 40
-        text = " ".join(f"{role}-{topic}-word{w}" for w in range(words))
-        messages.append(Message(role, text, now - (count - i)))
-    return messages
+    texts = {"user": user_text(words), "assistant": assistant_text(words)}
+    roles = ["user", "assistant"] if count % 2 == 0 else ["assistant", "user"]
+    return [Message(roles[i % 2], texts[roles[i % 2]], now - (count - i)) for i in range(count)]
 
 
 async def seed_history(store: Any, user_id: str, count: int, now: float, words: int = 12) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.harness import Row, render_notes, render_table
 
-PACKAGES = ("llama-cpp-python", "redis", "aiohttp", "python-telegram-bot", "discord.py")
+PACKAGES = ("llama-cpp-python", "redis", "hiredis", "aiohttp", "python-telegram-bot", "discord.py")
 
 
 def machine() -> dict[str, str]:
