@@ -1,0 +1,147 @@
+"""The Telegram adapter: python-telegram-bot in Nono's event loop, by long polling or webhook.
+
+`build_telegram_application` wires the handlers; `telegram_running` is the long-lived part
+`nono run` enters: initialize/start (never `run_polling`, which would own the loop), then
+either the updater's long polling, or webhook mode, where the sidecar's /telegram/webhook
+route (which checks Telegram's secret header) feeds updates through
+`services.telegram_webhook` — there is no second web server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from telegram import Update
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder
+
+from nono.adapters.telegram_access import TelegramAccess
+from nono.adapters.telegram_handlers import BOT_COMMANDS, TelegramHandlers
+from nono.adapters.telegram_order import ConversationOrder
+from nono.adapters.telegram_outbox import Outbox
+from nono.adapters.telegram_pacing import ChatPacer, retry_after_seconds
+from nono.core.chat import ChatService
+from nono.core.errors import ConfigError
+
+if TYPE_CHECKING:  # adapters never import nono.bot at run time: bot depends on adapters, not back
+    from nono.bot.services import Services
+    from nono.bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+#: Long-polling wait: Telegram holds getUpdates open this long when nothing happens.
+POLL_TIMEOUT = 25
+STARTUP_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def build_telegram_application(chat: ChatService, settings: Settings) -> Application:
+    """The PTB Application for Nono: handlers, per-conversation ordering, TELEGRAM_BASE_URL."""
+    if settings.telegram_token is None:
+        raise ConfigError("TELEGRAM_TOKEN is not set")
+    access = TelegramAccess(settings.telegram_allowed_users, settings.telegram_allowed_chats, settings.telegram_memory_scope)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .concurrent_updates(ConversationOrder(access.conversation_of))
+    )
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)  # updates arrive through the sidecar instead
+    app = builder.build()
+    outbox = Outbox(app.bot, ChatPacer(settings.stream_edit_interval))
+    TelegramHandlers(chat, access, outbox).register(app)
+    return app
+
+
+@asynccontextmanager
+async def telegram_running(services: Services) -> AsyncIterator[Application]:
+    """Run the bot until the block exits: polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set."""
+    settings = services.settings
+    webhook = bool(settings.telegram_webhook_url)
+    if webhook and (settings.telegram_webhook_secret is None or not settings.telegram_webhook_secret.get_secret_value()):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: refusing to accept unauthenticated "
+            "webhook calls. Set a random secret (1-256 characters: A-Z, a-z, 0-9, _ and -)."
+        )
+    app = build_telegram_application(services.chat, settings)
+    await _initialize(app, settings)
+    try:
+        await _call_telegram(lambda: app.bot.set_my_commands(BOT_COMMANDS), "setMyCommands")
+        await app.start()
+        if webhook:
+            await _start_webhook(app, services)
+        else:
+            await app.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+        services.adapters["telegram"] = lambda: app.running and (webhook or app.updater.running)
+        log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if webhook else "polling"})
+        yield app
+    finally:
+        services.adapters.pop("telegram", None)
+        services.telegram_webhook = None
+        await _stop(app)
+
+
+async def _initialize(app: Application, settings: Settings) -> None:
+    """getMe and friends; a refused token or unreachable server is an operator problem, said plainly."""
+    try:
+        await app.initialize()
+    except InvalidToken as exc:
+        raise ConfigError(f"Telegram refused TELEGRAM_TOKEN ({exc.message}); check it with @BotFather") from exc
+    except NetworkError as exc:
+        raise ConfigError(f"cannot reach the Telegram Bot API at {settings.telegram_base_url}: {exc.message}") from exc
+
+
+async def _start_webhook(app: Application, services: Services) -> None:
+    settings = services.settings
+
+    async def feed(data: dict[str, Any]) -> None:
+        """One update from the sidecar: queue it like polling would (the handlers run as usual)."""
+        try:
+            update = Update.de_json(data, app.bot)
+        except (KeyError, TypeError, ValueError) as exc:  # Telegram would resend it forever: log and drop
+            log.warning("telegram_webhook_bad_update", extra={"error": repr(exc)})
+            return
+        await app.update_queue.put(update)
+
+    secret = settings.telegram_webhook_secret.get_secret_value()
+    await _call_telegram(
+        lambda: app.bot.set_webhook(settings.telegram_webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES),
+        "setWebhook",
+    )
+    services.telegram_webhook = feed
+
+
+async def _call_telegram(make_call: Callable[[], Awaitable[T]], what: str) -> T:
+    """A start-up call: flood waits are honoured a few times; a refusal is a configuration error."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await make_call()
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            if attempt >= STARTUP_ATTEMPTS:
+                raise ConfigError(f"Telegram keeps asking to wait before {what} ({seconds:.0f} s); try later") from exc
+            log.warning("telegram_flood_wait", extra={"call": what, "retry_after": seconds})
+            await asyncio.sleep(seconds)
+        except BadRequest as exc:
+            raise ConfigError(f"Telegram refused {what}: {exc.message}") from exc
+
+
+async def _stop(app: Application) -> None:
+    """Stop polling, let handlers and replies in flight finish, release the HTTP clients."""
+    try:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+    except TelegramError as exc:  # shutting down anyway: say what failed, keep releasing
+        log.warning("telegram_stop_failed", extra={"error": str(exc)})
+    finally:
+        await app.shutdown()

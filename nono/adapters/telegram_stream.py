@@ -1,0 +1,203 @@
+"""Show one streamed reply in one Telegram chat, from "typing…" to the complete text.
+
+While the model writes, the reply is shown as a draft preview (private chats, Bot API 9.x
+`sendMessageDraft`) or as a live message edited in place (groups, and chats where Telegram
+refuses drafts). Each step is computed when the chat's pacer grants a slot, from the newest
+text, so fast streams are coalesced into few requests. When the stream ends, the messages
+are brought to the final text: long replies become several messages, none over the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from telegram import ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from nono.adapters.telegram_format import Rendered, plan_parts, preview, render
+from nono.adapters.telegram_outbox import Outbox
+from nono.adapters.telegram_pacing import is_entity_error, is_not_modified, paced
+from nono.core.chat import Reply
+
+log = logging.getLogger(__name__)
+
+EMPTY_REPLY = "(The model returned an empty reply.)"
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What one message shows: HTML, or the Markdown as plain text when Telegram refused the HTML."""
+
+    text: str
+    parse_mode: str | None
+
+    @classmethod
+    def of(cls, part: Rendered, plain: bool) -> _Content:
+        if plain or not part.plain.strip():
+            return cls(part.source, None)
+        return cls(part.html, ParseMode.HTML)
+
+
+@dataclass
+class _Shown:
+    message_id: int
+    content: _Content
+
+
+class StreamedReply:
+    """The messages of one reply, converging on its text as it grows."""
+
+    def __init__(self, outbox: Outbox, chat_id: int, *, reply_to: int | None = None, thread_id: int | None = None):
+        self.outbox = outbox
+        self.chat_id = chat_id
+        self.reply_to = reply_to
+        self.thread_id = thread_id
+        self.drafts = outbox.drafts_allowed(chat_id)
+        self.text = ""
+        self.finished = self.failed = False
+        self.visible = asyncio.Event()  # something is on screen: typing can stop
+        self._changed = asyncio.Event()
+        self._sent: list[_Shown] = []
+        self._plain: set[int] = set()  # parts whose HTML Telegram refused
+        self._draft: tuple[int, _Content] | None = None
+        self._draft_ids: dict[int, int] = {}
+
+    def feed(self, chunk: str) -> None:
+        self.text += chunk
+        self._changed.set()
+
+    def finish(self, *, failed: bool = False) -> None:
+        self.finished, self.failed = True, failed
+        self.visible.set()
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Follow the text until it is finished and every message shows its final part."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if self._next_action() is None:
+                if self.finished:
+                    return
+                continue
+            await paced(self.outbox.pacer, self.chat_id, self._step)
+            self._changed.set()  # look again: there may be more to do (more parts, newer text)
+
+    def _target(self) -> list[Rendered]:
+        if not self.finished:
+            return plan_parts(preview(self.text))
+        parts = plan_parts(self.text)
+        return parts if parts or self.failed else [render(EMPTY_REPLY)]
+
+    def _step(self) -> Awaitable[None] | None:
+        """The one request that brings the chat closest to the target, or None."""
+        action = self._next_action()
+        return action[0](*action[1:]) if action else None
+
+    def _next_action(self) -> tuple | None:
+        parts = self._target()
+        for index, part in enumerate(parts):
+            content = _Content.of(part, index in self._plain)
+            live = not self.finished and index == len(parts) - 1
+            if index < len(self._sent):
+                if self._sent[index].content != content:
+                    return self._edit, index, content
+            elif live and self.drafts:
+                return None if self._draft == (index, content) else (self._send_draft, index, content)
+            else:
+                return self._send, index, content
+        if self.finished and len(self._sent) > len(parts):
+            return (self._delete_last,)
+        return None
+
+    async def _send(self, index: int, content: _Content) -> None:
+        reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to and not index else None
+        try:
+            message = await self.outbox.bot.send_message(
+                self.chat_id,
+                content.text,
+                parse_mode=content.parse_mode,
+                reply_parameters=reply,
+                message_thread_id=self.thread_id,
+            )
+        except BadRequest as exc:
+            self._refused(index, content, exc)
+            return
+        self._sent.append(_Shown(message.message_id, content))
+        self.visible.set()
+
+    async def _edit(self, index: int, content: _Content) -> None:
+        shown = self._sent[index]
+        try:
+            await self.outbox.bot.edit_message_text(
+                content.text, self.chat_id, shown.message_id, parse_mode=content.parse_mode
+            )
+        except BadRequest as exc:
+            if not is_not_modified(exc):
+                self._refused(index, content, exc)
+                return
+        shown.content = content
+
+    async def _send_draft(self, index: int, content: _Content) -> None:
+        draft_id = self._draft_ids.setdefault(index, self.outbox.new_draft_id())
+        try:
+            await self.outbox.bot.send_message_draft(
+                self.chat_id, draft_id, content.text, parse_mode=content.parse_mode, message_thread_id=self.thread_id
+            )
+        except BadRequest as exc:
+            if content.parse_mode and is_entity_error(exc):
+                self._refused(index, content, exc)
+            else:  # this bot or chat cannot use drafts: live-edit a message instead, from now on
+                log.info("telegram_drafts_refused", extra={"chat_id": self.chat_id, "error": exc.message})
+                self.outbox.refuse_drafts(self.chat_id)
+                self.drafts = False
+            return
+        self._draft = (index, content)
+        self.visible.set()
+
+    async def _delete_last(self) -> None:
+        shown = self._sent.pop()
+        await self.outbox.bot.delete_message(self.chat_id, shown.message_id)
+
+    def _refused(self, index: int, content: _Content, exc: BadRequest) -> None:
+        """Telegram refused our HTML: show this part as plain text from now on. Anything else is a bug."""
+        if not (content.parse_mode and is_entity_error(exc)):
+            raise exc
+        log.warning("telegram_entities_refused", extra={"chat_id": self.chat_id, "error": exc.message})
+        self._plain.add(index)
+
+
+async def deliver(
+    reply: Reply, outbox: Outbox, chat_id: int, *, reply_to: int | None = None, thread_id: int | None = None
+) -> StreamedReply:
+    """Stream `reply` into the chat; a UserFacingError from the core is raised after the partial text is shown."""
+    live = StreamedReply(outbox, chat_id, reply_to=reply_to, thread_id=thread_id)
+    typing = asyncio.create_task(outbox.keep_typing(chat_id, live.visible, thread_id))
+    reader = asyncio.create_task(_read(reply, live))
+    try:
+        await live.run()
+        await reader
+    finally:
+        typing.cancel()
+        if not reader.done():
+            reader.cancel()  # Telegram failed under us: stop the turn (the core keeps the partial reply)
+        await asyncio.wait([typing, reader])
+        if not reader.cancelled() and reader.exception() is not None and sys.exc_info()[1] is not None:
+            log.warning("telegram_reply_failed_twice", extra={"chat_id": chat_id, "error": repr(reader.exception())})
+    return live
+
+
+async def _read(reply: Reply, live: StreamedReply) -> None:
+    failed = True
+    try:
+        async with reply:
+            async for chunk in reply:
+                live.feed(chunk)
+        failed = False
+    finally:
+        live.finish(failed=failed)
