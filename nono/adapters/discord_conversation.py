@@ -35,6 +35,9 @@ class RefusalMemory:
         self.limit = limit
         self._last: dict[int, float] = {}
 
+    def __len__(self) -> int:
+        return len(self._last)
+
     def should_refuse(self, user_id: int, now: float) -> bool:
         """True the first time (and again once the quiet period has passed); records the refusal."""
         last = self._last.get(user_id)

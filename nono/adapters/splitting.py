@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _FENCE = re.compile(r"^ {0,3}(`{3,})(.*)$")
-_CLOSE = "\n{fence}"
+#: Longest language tag carried over when a code block is reopened in the next part.
+MAX_TAG = 16
 
 
 @dataclass(frozen=True)
@@ -48,28 +49,31 @@ def split_parts(text: str, limit: int, length: Callable[[str], int] = len) -> li
     rest = text
     while rest:
         reopen = opener + "\n" if opener else ""
-        whole = Part(rest, reopen, "")
-        if length(whole.text) <= limit and fence_state(rest, opener) is None:
+        whole = Part(rest, reopen, _closing(rest, fence_state(rest, opener)))
+        if length(whole.text) <= limit:  # the rest fits (closed if the reply left a block open)
             parts.append(whole)
             break
         body = _cut(rest, limit - length(reopen), opener, length)
         end_state = fence_state(body, opener)
-        close = _CLOSE.format(fence=_ticks(end_state)) if end_state else ""
-        parts.append(Part(body, reopen, close))
+        parts.append(Part(body, reopen, _closing(body, end_state)))
         rest = rest[len(body) :]
         opener = end_state
     return parts
 
 
 def fence_state(text: str, opener: str | None = None) -> str | None:
-    """The fence line of the code block open at the end of `text` (None when outside code)."""
+    """The fence of the code block open at the end of `text` (None when outside code).
+
+    It is returned as its backticks plus the language tag (the info string's first word, at
+    most 16 characters): exactly what reopening the block in the next part needs.
+    """
     for line in text.split("\n"):
         match = _FENCE.match(line)
         if not match:
             continue
         ticks, info = match.groups()
         if opener is None:
-            opener = ticks + info.strip()
+            opener = ticks + (info.split() or [""])[0][:MAX_TAG]
         elif not info.strip() and len(ticks) >= len(_ticks(opener)):
             opener = None
     return opener
@@ -79,11 +83,19 @@ def _ticks(opener: str) -> str:
     return opener[: len(opener) - len(opener.lstrip("`"))]
 
 
+def _closing(body: str, state: str | None) -> str:
+    """The fence that closes a block left open at the end of `body` (nothing when none is open)."""
+    if state is None:
+        return ""
+    return _ticks(state) if body.endswith("\n") else "\n" + _ticks(state)
+
+
 def _cut(text: str, budget: int, opener: str | None, length: Callable[[str], int]) -> str:
     """The longest good prefix of `text` that fits `budget` together with any closing fence."""
-    # Reserve room for a closing fence: its size depends on the block open at the cut, at most
-    # the longest fence seen so far, so reserve for the longest fence in the text.
-    longest = max((len(m.group(0)) for m in re.finditer(r"`{3,}", text)), default=3)
+    # Reserve room for a closing fence: its size depends on the block open at the cut, which is
+    # the block we are in (`opener`) or one opened in `text`: reserve for the longest of them.
+    runs = [len(m.group(0)) for m in re.finditer(r"`{3,}", text)]
+    longest = max([*runs, len(_ticks(opener or "")), 3])
     room = budget - (longest + 1)
     window = text[: _fit(text, room, length)]
     for separator in ("\n\n", "\n", " "):
