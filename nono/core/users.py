@@ -9,6 +9,8 @@ from nono.core.errors import InvalidUserId
 MAX_USER_ID_LENGTH = 128
 # A platform name, a colon, then anything printable without whitespace.
 _USER_ID = re.compile(r"[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f]+")
+#: The same rule as a pattern string, for schemas (the sidecar's OpenAPI document).
+USER_ID_PATTERN = _USER_ID.pattern
 
 
 def validate_user_id(user_id: object) -> str:

@@ -1,0 +1,218 @@
+"""The sidecar's request and response bodies as pydantic models; the OpenAPI document is generated from them.
+
+Request models forbid unknown fields and do not coerce types, so `role`, `system_prompt` or a
+number where text belongs is a 422 naming the field, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from nono.core.errors import InvalidUserId
+from nono.core.personas import PERSONA_NAME_PATTERN
+from nono.core.users import MAX_USER_ID_LENGTH, USER_ID_PATTERN, validate_user_id
+
+#: Request bodies (and WebSocket frames) larger than this are refused.
+MAX_BODY_BYTES = 64 * 1024
+#: The JSON Schema `format` naming Nono's user-id rule (printable `platform:id`).
+USER_ID_FORMAT = "nono-user-id"
+#: What Python's `\s` and `str.strip()` treat as whitespace, spelled out: JSON Schema patterns are
+#: ECMAScript regular expressions, whose `\s` differs (it lacks U+001C-U+001F and U+0085, adds U+FEFF).
+WHITESPACE_CLASS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: The core's user-id pattern with the same meaning in ECMAScript and Python.
+USER_ID_SCHEMA_PATTERN = "^" + USER_ID_PATTERN.replace(r"\s", WHITESPACE_CLASS) + "$"
+# Text must contain at least one character that is neither whitespace nor NUL (NULs are dropped).
+MESSAGE_PATTERN = f"[^{WHITESPACE_CLASS}\\x00]"
+#: Validation context key carrying MAX_MESSAGE_CHARS.
+MAX_CHARS = "max_message_chars"
+
+USER_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_USER_ID_LENGTH,
+    "pattern": USER_ID_SCHEMA_PATTERN,
+    "format": USER_ID_FORMAT,
+    "description": "platform:id, printable, no whitespace (for example rest:alice or discord:1234)",
+    "examples": ["rest:alice"],
+}
+
+
+def check_user_id(value: str) -> str:
+    """Validate with the core's rule, reporting its own message."""
+    try:
+        return validate_user_id(value)
+    except InvalidUserId as exc:
+        raise PydanticCustomError("invalid_user_id", str(exc)) from None
+
+
+def _check_message(value: str, info: ValidationInfo) -> str:
+    if not value.replace("\x00", "").strip():
+        raise PydanticCustomError("empty_message", "the message is empty")
+    limit = (info.context or {}).get(MAX_CHARS)
+    if limit is not None and len(value) > limit:
+        raise PydanticCustomError("message_too_long", "the message is longer than {limit} characters", {"limit": limit})
+    return value
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: 7.0 is the integer 7 (JSON Schema agrees); 7.5 stays a float and fails."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+UserId = Annotated[str, AfterValidator(check_user_id), WithJsonSchema(USER_ID_SCHEMA)]
+MessageText = Annotated[
+    str,
+    AfterValidator(_check_message),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": MESSAGE_PATTERN, "examples": ["Hello!"]}),
+]
+PersonaName = Annotated[str, Field(pattern=PERSONA_NAME_PATTERN, examples=["assistant"])]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StartSessionIn(_Strict):
+    user_id: UserId
+    persona: PersonaName | None = None
+
+
+class ChatIn(_Strict):
+    user_id: UserId
+    message: MessageText
+    persona: PersonaName | None = Field(default=None, description="Switch to this persona first, like PUT …/persona")
+
+
+class PersonaIn(_Strict):
+    persona: PersonaName
+
+
+class WsChatIn(_Strict):
+    """One client frame on /ws/chat/{user_id}."""
+
+    message: MessageText
+
+
+class TelegramUpdateIn(BaseModel):
+    """A Telegram Update, passed on whole to the Telegram adapter."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    update_id: Annotated[int, BeforeValidator(_integral)] = Field(ge=0)
+
+
+_JSON_SAFE = 2**53  # larger numbers cannot round-trip through JSON clients; SQLite stops at 2**63
+
+
+class HistoryQuery(_Strict):
+    limit: int = Field(default=20, ge=1, le=100, description="How many messages (newest last)")
+    before: int | None = Field(default=None, ge=0, le=_JSON_SAFE, description="Only messages with seq < before")
+
+
+class ActiveQuery(_Strict):
+    offset: int = Field(default=0, ge=0, le=_JSON_SAFE)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+# -- responses -----------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ok", "failing"]
+    checks: dict[str, Literal["ok", "failing"]]
+
+
+class SessionOut(BaseModel):
+    user_id: str
+    persona: str
+    created_at: float
+    last_activity: float
+    message_count: int
+    metadata: dict[str, Any]
+
+
+class ChatOut(BaseModel):
+    user_id: str
+    reply: str
+    persona: str
+    incomplete: bool
+
+
+class MessageOut(BaseModel):
+    seq: int
+    role: Literal["user", "assistant"]
+    content: str
+    timestamp: float
+    incomplete: bool
+    metadata: dict[str, Any]
+
+
+class HistoryOut(BaseModel):
+    user_id: str
+    messages: list[MessageOut]
+    next_before: int | None = Field(description="Pass as `before` for the previous page; null at the start")
+
+
+class ClearOut(BaseModel):
+    user_id: str
+    cleared: bool
+
+
+class PersonaOut(BaseModel):
+    name: str
+    display_name: str
+    description: str
+    temperature: float
+    max_tokens: int
+
+
+class PersonasOut(BaseModel):
+    default: str
+    personas: list[PersonaOut]
+
+
+class ReloadOut(BaseModel):
+    personas: list[str]
+
+
+class ActiveOut(BaseModel):
+    sessions: list[SessionOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class WebhookOut(BaseModel):
+    ok: bool
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus Nono's error `code`."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[FieldProblem] | None = None
+    valid: list[str] | None = None
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (StartSessionIn, ChatIn, PersonaIn, WsChatIn, TelegramUpdateIn)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    HealthOut, ReadyOut, SessionOut, ChatOut, HistoryOut, ClearOut, PersonasOut, ReloadOut, ActiveOut,
+    WebhookOut, Problem,
+)  # fmt: skip

@@ -1,0 +1,89 @@
+"""The app's state keys, and reading requests: JSON bodies and query strings into models, path user ids."""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from nono.bot.services import Services
+from nono.bot.sidecar_errors import HttpProblem, invalid_request
+from nono.bot.sidecar_metrics import SidecarMetrics
+from nono.bot.sidecar_models import MAX_CHARS
+from nono.core.users import validate_user_id
+
+SERVICES = web.AppKey("services", Services)
+METRICS = web.AppKey("metrics", SidecarMetrics)
+OPENAPI = web.AppKey("openapi", dict)
+#: Names of the routes that skip the admin token (health, readiness, Telegram's webhook, maybe metrics).
+PUBLIC_ROUTES = web.AppKey("public_routes", frozenset)
+#: Open WebSockets, closed with "going away" when the app shuts down.
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def path_user_id(request: web.Request) -> str:
+    """The `{user_id}` path segment, validated like every other user id (InvalidUserId → 422)."""
+    return validate_user_id(request.match_info["user_id"])
+
+
+def validation_context(request: web.Request) -> dict[str, Any]:
+    return {MAX_CHARS: services_of(request).chat.limits.max_message_chars}
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON: 415 unless declared JSON, 413 over 64 KiB, 400 when malformed."""
+    if request.content_type != "application/json":
+        raise HttpProblem(415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json.")
+    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise HttpProblem(400, "malformed_json", "The body is not valid JSON.") from None
+
+
+async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The JSON body validated by `model` (unknown or mistyped fields → 422 naming them)."""
+    data = await read_json(request)
+    try:
+        return model.model_validate(data, context=validation_context(request))
+    except ValidationError as exc:
+        raise invalid_request(exc, "body") from None
+
+
+def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    """Query parameters validated by `model`: whole numbers only where numbers belong, each name once."""
+    data: dict[str, Any] = {}
+    for name in request.query:
+        values = request.query.getall(name)
+        if len(values) > 1:
+            problem = [{"field": name, "message": "given more than once"}]
+            raise HttpProblem(422, "invalid_request", f"Invalid query: {name}: given more than once", errors=problem)
+        value = values[0]
+        data[name] = int(value) if _DIGITS.fullmatch(value) else value
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_request(exc, "query") from None
+
+
+def parse_frame(text: str, model: type[ModelT], context: dict[str, Any]) -> ModelT:
+    """A WebSocket text frame as `model`; HttpProblem (rendered as an error frame) when it is not."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise HttpProblem(400, "bad_frame", 'Send JSON text frames like {"message": "Hello"}.') from None
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise invalid_request(exc, "frame") from None

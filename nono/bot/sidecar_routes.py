@@ -1,0 +1,204 @@
+"""The sidecar's HTTP handlers and the route table they are served and documented from.
+
+Handlers translate only: read and validate the request, call ChatService, shape the answer.
+Errors are raised and rendered by the error middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+
+from aiohttp import web
+from pydantic import BaseModel
+
+import nono
+from nono.bot.settings import Settings
+from nono.bot.sidecar_errors import HttpProblem
+from nono.bot.sidecar_health import readiness
+from nono.bot.sidecar_metrics import CONTENT_TYPE
+from nono.bot.sidecar_models import (
+    ActiveOut, ActiveQuery, ChatIn, ChatOut, ClearOut, HealthOut, HistoryOut, HistoryQuery, MessageOut,
+    PersonaIn, PersonaOut, PersonasOut, ReadyOut, ReloadOut, SessionOut, StartSessionIn, TelegramUpdateIn,
+    WebhookOut,
+)  # fmt: skip
+from nono.bot.sidecar_openapi import RouteSpec
+from nono.bot.sidecar_requests import (
+    METRICS, OPENAPI, path_user_id, read_body, read_json, read_query, services_of,
+)  # fmt: skip
+from nono.bot.sidecar_ws import ws_chat
+from nono.core.errors import PersonaConfigError
+from nono.core.models import Session
+
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+def _session(session: Session) -> SessionOut:
+    return SessionOut.model_validate(session.as_dict())
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: answers without touching any dependency."""
+    return _json(HealthOut(status="ok", version=nono.__version__))
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: store, model and every running adapter; 503 names the failing ones."""
+    checks = await readiness(services_of(request))
+    ok = all(state == "ok" for state in checks.values())
+    return _json(ReadyOut(status="ok" if ok else "failing", checks=checks), 200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = await request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def start_session(request: web.Request) -> web.Response:
+    body = await read_body(request, StartSessionIn)
+    return _json(_session(await services_of(request).chat.start_session(body.user_id, body.persona)))
+
+
+async def chat_turn(request: web.Request) -> web.Response:
+    """A whole turn; a given persona is switched to first, exactly like PUT /session/{user_id}/persona."""
+    body = await read_body(request, ChatIn)
+    chat = services_of(request).chat
+    if body.persona is not None:
+        await chat.set_persona(body.user_id, body.persona)
+    reply = await chat.reply(body.user_id, body.message)
+    assert reply.persona is not None  # set by every finished turn
+    out = ChatOut(user_id=body.user_id, reply=reply.text, persona=reply.persona.name, incomplete=reply.incomplete)
+    return _json(out)
+
+
+async def history(request: web.Request) -> web.Response:
+    user_id, query = path_user_id(request), read_query(request, HistoryQuery)
+    messages = await services_of(request).chat.history(user_id, query.limit, query.before)
+    out = [MessageOut(incomplete=m.incomplete, **m.as_dict()) for m in messages]
+    next_before = messages[0].seq if messages and messages[0].seq else None
+    return _json(HistoryOut(user_id=user_id, messages=out, next_before=next_before))
+
+
+async def clear(request: web.Request) -> web.Response:
+    user_id = path_user_id(request)
+    return _json(ClearOut(user_id=user_id, cleared=await services_of(request).chat.reset(user_id)))
+
+
+async def set_persona(request: web.Request) -> web.Response:
+    user_id = path_user_id(request)
+    body = await read_body(request, PersonaIn)
+    chat = services_of(request).chat
+    await chat.set_persona(user_id, body.persona)
+    session = await chat.session(user_id)
+    assert session is not None  # set_persona creates it
+    return _json(_session(session))
+
+
+async def personas(request: web.Request) -> web.Response:
+    chat = services_of(request).chat
+    listed = [PersonaOut.model_validate(p.model_dump()) for p in chat.list_personas()]
+    return _json(PersonasOut(default=chat.personas.default, personas=listed))
+
+
+async def reload_personas(request: web.Request) -> web.Response:
+    """Re-read persona files; a bad file is a 422 naming file and field, and the old set stays."""
+    chat = services_of(request).chat
+    try:
+        names = await asyncio.to_thread(chat.reload_personas)
+    except PersonaConfigError as exc:
+        errors = [_persona_problem(p, chat.personas.directory) for p in exc.problems]
+        first = f"{errors[0]['field']}: {errors[0]['message']}"
+        detail = f"Persona files are invalid; the current personas were kept. {first}"
+        raise HttpProblem(422, "invalid_personas", detail, errors=errors) from None
+    return _json(ReloadOut(personas=names))
+
+
+def _persona_problem(problem: str, directory: os.PathLike | None) -> dict[str, str]:
+    """`/srv/personas/a.yaml:3: persona 'x': field …` → field `a.yaml:3`, message `persona 'x': field …`."""
+    if directory is not None:  # errors never reveal server paths
+        problem = problem.replace(f"{directory}{os.sep}", "").replace(str(directory), "PERSONAS_DIR")
+    where, _, message = problem.partition(": ")
+    return {"field": where, "message": message or where}
+
+
+async def active_sessions(request: web.Request) -> web.Response:
+    query = read_query(request, ActiveQuery)
+    chat = services_of(request).chat
+    sessions = await chat.active_sessions(query.offset, query.limit)
+    total = await chat.count_active()
+    listed = [_session(s) for s in sessions]
+    return _json(ActiveOut(sessions=listed, total=total, offset=query.offset, limit=query.limit))
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Feed one update to the Telegram adapter, after checking Telegram's secret header."""
+    services = services_of(request)
+    secret = services.settings.telegram_webhook_secret
+    given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
+    # Checked first, so callers without the secret learn nothing, not even whether webhook mode is on.
+    if secret is None or not hmac.compare_digest(given, secret.get_secret_value().encode()):
+        raise HttpProblem(403, "forbidden", f"Missing or wrong {TELEGRAM_SECRET_HEADER}.")
+    feed = services.telegram_webhook
+    if feed is None:
+        raise HttpProblem(404, "not_found", "The Telegram adapter is not running in webhook mode.")
+    update = await read_body(request, TelegramUpdateIn)
+    await feed(update.model_dump())
+    return _json(WebhookOut(ok=True))
+
+
+WS_DESCRIPTION = """\
+A WebSocket (authenticated like every admin route, before the handshake is accepted).
+Send text frames `{"message": "..."}`; the server answers each with `{"type": "chunk", "text": "..."}`
+frames, then `{"type": "done", "reply": "...", "persona": "...", "incomplete": false}`.
+Errors arrive as `{"type": "error", "code": "...", "status": 422, "message": "..."}` and the socket
+stays open. Frames over 64 KiB close the socket with code 1009. A plain GET gets 426."""
+
+_USER_OPERATIONS = ("history", "clear", "set_persona")
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+
+
+def route_table(settings: Settings) -> list[RouteSpec]:
+    """Every route the sidecar serves; the OpenAPI document and the auth exemptions come from here."""
+    R = RouteSpec
+    return [
+        R("GET", "/health", "health", health, "Liveness", HealthOut, public=True, tag="ops"),
+        R("GET", "/ready", "ready", ready, "Readiness of the store, the model and each adapter", ReadyOut,
+          public=True, tag="ops", also=((503, ReadyOut),)),
+        R("GET", "/metrics", "metrics", metrics, "Prometheus metrics", _TEXT, public=settings.metrics_public,
+          tag="ops"),
+        R("GET", "/openapi.json", "openapi", openapi, "This OpenAPI document", _OBJECT, tag="ops"),
+        R("POST", "/session/start", "start_session", start_session, "Start or refresh a session", SessionOut,
+          body=StartSessionIn, errors=(404, 503), links=_USER_OPERATIONS),
+        R("POST", "/chat", "chat", chat_turn, "Run a whole turn and return the reply", ChatOut, body=ChatIn,
+          errors=(404, 429, 503), tag="chat", links=_USER_OPERATIONS),
+        R("GET", "/session/{user_id}/history", "history", history, "A page of the user's messages, newest last",
+          HistoryOut, query=HistoryQuery, errors=(503,)),
+        R("DELETE", "/session/{user_id}/clear", "clear", clear, "Forget the user's memory and persona choice",
+          ClearOut, errors=(503,)),
+        R("PUT", "/session/{user_id}/persona", "set_persona", set_persona, "Switch the user's persona",
+          SessionOut, body=PersonaIn, errors=(404, 503)),
+        R("GET", "/personas", "personas", personas, "The personas", PersonasOut),
+        R("POST", "/personas/reload", "reload_personas", reload_personas, "Re-read the persona files",
+          ReloadOut, errors=(422,)),
+        R("GET", "/sessions/active", "active_sessions", active_sessions, "Active sessions, most recent first",
+          ActiveOut, query=ActiveQuery, errors=(503,)),
+        R("GET", "/ws/chat/{user_id}", "ws_chat", ws_chat, "Chat over a WebSocket, streamed", None,
+          ok_status=101, errors=(426,), tag="chat", description=WS_DESCRIPTION),
+        R("POST", "/telegram/webhook", "telegram_webhook", telegram_webhook, "Telegram's webhook", WebhookOut,
+          body=TelegramUpdateIn, public=True, security="telegramSecret", errors=(403, 404), tag="telegram"),
+    ]  # fmt: skip
+
+
+def add_routes(app: web.Application, routes: list[RouteSpec]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler, name=route.name)

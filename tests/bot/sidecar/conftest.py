@@ -1,0 +1,58 @@
+"""Sidecar fixtures: the real app factory over a real store (SQLite or Redis) and the scripted FakeLLM."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from nono.bot.services import Services
+from nono.bot.settings import Settings
+from nono.bot.sidecar import create_sidecar_app
+from nono.core.llm.fake import FakeLLM
+from tests.bot.sidecar.helpers import make_services, make_settings
+
+
+@pytest.fixture
+def sidecar_personas(tmp_path: Path, personas_dir: Path) -> Path:
+    """A private copy of the project's personas, so reload tests may break it."""
+    target = tmp_path / "personas"
+    shutil.copytree(personas_dir, target)
+    return target
+
+
+@pytest.fixture(params=["sqlite_store", "redis_store"])
+def any_store(request: pytest.FixtureRequest) -> Any:
+    """SQLite and the real Redis on 6379 (random key prefix)."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def settings_values() -> dict[str, Any]:
+    """Override in a test module (or with indirect parametrization) to change Settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sidecar_personas: Path, settings_values: dict[str, Any]) -> Settings:
+    return make_settings(tmp_path, **settings_values)
+
+
+@pytest.fixture
+def services(settings: Settings, sqlite_store: Any, fake_llm: FakeLLM) -> Services:
+    return make_services(settings, sqlite_store, fake_llm)
+
+
+@pytest.fixture
+def app(services: Services) -> web.Application:
+    return create_sidecar_app(services)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], app: web.Application) -> TestClient:
+    return await aiohttp_client(app)

@@ -1,0 +1,211 @@
+"""Bad requests get precise problem+json answers and change nothing; failures leak nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+
+from nono.bot.services import Services
+from nono.bot.sidecar_requests import SERVICES
+from nono.core.errors import ModelUnavailable, RateLimited
+from nono.core.llm.fake import FakeLLM
+from tests.bot.sidecar.helpers import AUTH
+
+JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
+
+
+async def problem(response: Any, status: int) -> dict:
+    body = await response.json(content_type=None)
+    assert response.status == status, body
+    assert response.content_type == "application/problem+json"
+    assert body["status"] == status and body["title"] and body["detail"] and body["code"]
+    return body
+
+
+def services(client: TestClient) -> Services:
+    return client.app[SERVICES]
+
+
+async def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
+    message = "a" * (64 * 1024)
+    response = await client.post("/chat", headers=AUTH, json={"user_id": "rest:big", "message": message})
+    body = await problem(response, 413)
+    assert "64 KiB" in body["detail"]
+    assert await services(client).chat.session("rest:big") is None
+
+
+async def test_malformed_json_is_400(client: TestClient) -> None:
+    for raw in (b'{"user_id": "rest:x", ', b"\xff\xfe not utf", b"[" * 5000, b""):
+        body = await problem(await client.post("/chat", headers=JSON_AUTH, data=raw), 400)
+        assert body["code"] == "malformed_json"
+
+
+async def test_a_body_not_declared_as_json_is_415(client: TestClient) -> None:
+    response = await client.post("/chat", headers={**AUTH, "Content-Type": "text/plain"}, data=b'{"user_id": "rest:x"}')
+    await problem(response, 415)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_id": "rest:x", "message": "hi", "role": "system"}, "role"),
+        ({"user_id": "rest:x", "message": "hi", "system_prompt": "obey"}, "system_prompt"),
+        ({"user_id": "rest:x", "message": 42}, "message"),
+        ({"user_id": 42, "message": "hi"}, "user_id"),
+        ({"user_id": "rest:x", "message": "hi", "persona": ["pirate"]}, "persona"),
+        ({"user_id": "rest:x"}, "message"),
+        ({"user_id": "rest:x", "message": "   \n\x00 "}, "message"),
+        ({"user_id": "rest:x", "message": "x" * 4001}, "message"),
+        ({"user_id": "no colon", "message": "hi"}, "user_id"),
+        ({"user_id": "rest:" + "x" * 200, "message": "hi"}, "user_id"),
+        ({"user_id": "rest:a\u0000b", "message": "hi"}, "user_id"),
+        (["user_id", "message"], "(whole)"),
+    ],
+)
+async def test_invalid_chat_bodies_are_422_naming_the_field(
+    client: TestClient, fake_llm: FakeLLM, body: Any, field: str
+) -> None:
+    result = await problem(await client.post("/chat", headers=AUTH, json=body), 422)
+    assert field in [e["field"] for e in result["errors"]]
+    assert field in result["detail"]
+    assert fake_llm.history == []
+    assert await services(client).store.get_session("rest:x") is None
+
+
+async def test_unknown_fields_are_refused_on_every_body(client: TestClient) -> None:
+    cases = [
+        ("POST", "/session/start", {"user_id": "rest:x", "metadata": {}}),
+        ("PUT", "/session/rest:x/persona", {"persona": "pirate", "system_prompt": "x"}),
+    ]
+    for method, path, body in cases:
+        result = await problem(await client.request(method, path, headers=AUTH, json=body), 422)
+        assert result["errors"][0]["message"] == "unknown field"
+
+
+@pytest.mark.parametrize(
+    "user_id", ["rest", "rest:", ":x", "rest:a%20b", "REST:x", "rest:a%09b", "rest:a%0Ab", "rest:a%7Fb"]
+)
+async def test_invalid_path_user_ids_are_422(client: TestClient, user_id: str) -> None:
+    for method, path in (("GET", "/session/{}/history"), ("DELETE", "/session/{}/clear")):
+        response = await client.request(method, path.format(user_id), headers=AUTH)
+        assert (await problem(response, 422))["code"] == "invalid_user_id"
+
+
+async def test_dot_segments_never_reach_a_user_route(client: TestClient) -> None:
+    for path in ("/session/../history", "/session/%2e%2e/history", "/session/rest:x/../../personas/reload"):
+        response = await client.delete(path, headers=AUTH)
+        assert response.status in (404, 405)
+        assert response.content_type == "application/problem+json"
+
+
+async def test_a_path_user_id_with_a_slash_is_one_user(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue("ok")
+    await client.post("/chat", headers=AUTH, json={"user_id": "rest:a/../b", "message": "hi"})
+    response = await client.get("/session/rest:a%2F..%2Fb/history", headers=AUTH)
+    assert response.status == 200
+    assert len((await response.json())["messages"]) == 2
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=ten", "limit=1.0", "limit=-1", "before=-3", "limit=2&limit=3", "page=2"]
+)
+async def test_bad_query_parameters_are_422(client: TestClient, query: str) -> None:
+    response = await client.get(f"/session/rest:x/history?{query}", headers=AUTH)
+    result = await problem(response, 422)
+    assert result["errors"][0]["field"] in query
+
+
+async def test_unknown_persona_is_404_listing_the_valid_ones(client: TestClient, fake_llm: FakeLLM) -> None:
+    for method, path, body in (
+        ("PUT", "/session/rest:x/persona", {"persona": "wizard"}),
+        ("POST", "/chat", {"user_id": "rest:x", "message": "hi", "persona": "wizard"}),
+        ("POST", "/session/start", {"user_id": "rest:x", "persona": "wizard"}),
+    ):
+        result = await problem(await client.request(method, path, headers=AUTH, json=body), 404)
+        assert result["code"] == "unknown_persona"
+        assert result["valid"] == services(client).personas.names()
+    assert fake_llm.history == []
+    assert await services(client).store.get_session("rest:x") is None
+
+
+async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    await problem(await client.get("/nope", headers=AUTH), 404)
+    not_allowed = await client.post("/personas", headers=AUTH)
+    await problem(not_allowed, 405)
+    assert not_allowed.headers["Allow"] == "GET"
+
+
+async def test_a_model_failure_is_503_and_stores_nothing(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue("half an ans", error=ModelUnavailable())
+    result = await problem(await client.post("/chat", headers=AUTH, json={"user_id": "rest:x", "message": "hi"}), 503)
+    assert result["code"] == "model_unavailable"
+    assert result["detail"] == str(ModelUnavailable())
+    assert await services(client).chat.history("rest:x") == []
+
+
+async def test_rate_limited_sets_retry_after(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue([], error=RateLimited(2.5))
+    response = await client.post("/chat", headers=AUTH, json={"user_id": "rest:x", "message": "hi"})
+    await problem(response, 429)
+    assert response.headers["Retry-After"] == "3"
+
+
+async def test_an_unexpected_error_is_a_bare_500_and_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken_feed(update: dict) -> None:
+        raise RuntimeError("secret internals at /srv/nono/token.txt")
+
+    svc = services(client)
+    svc.telegram_webhook = broken_feed
+    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s3cret")})
+    with caplog.at_level(logging.ERROR, logger="nono.bot.sidecar_errors"):
+        response = await client.post(
+            "/telegram/webhook", json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        )
+        result = await problem(response, 500)
+    text = await response.text()
+    assert "secret internals" not in text and "Traceback" not in text and "/srv" not in text
+    assert result["code"] == "internal"
+    [record] = [r for r in caplog.records if r.message == "sidecar_internal_error"]
+    assert record.exc_info is not None and "secret internals" in str(record.exc_info[1])
+
+
+async def test_a_bad_persona_file_is_422_and_the_old_set_stays(client: TestClient) -> None:
+    svc = services(client)
+    before = svc.personas.names()
+    bad = svc.settings.personas_dir / "broken.yaml"
+    bad.write_text("name: broken\ndisplay_name: Broken\nsystem_prompt: hi\ntemperature: 9\n", encoding="utf-8")
+    result = await problem(await client.post("/personas/reload", headers=AUTH), 422)
+    assert result["code"] == "invalid_personas"
+    [error] = result["errors"]
+    assert error["field"] == "broken.yaml:4"
+    assert "temperature" in error["message"]
+    assert str(svc.settings.personas_dir) not in repr(result)
+    assert svc.personas.names() == before
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong"])
+async def test_telegram_webhook_secret_is_checked(client: TestClient, secret: str | None) -> None:
+    received: list = []
+
+    async def feed(update: dict) -> None:
+        received.append(update)
+
+    svc = services(client)
+    svc.telegram_webhook = feed
+    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("right")})
+    headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+    await problem(await client.post("/telegram/webhook", json={"update_id": 1}, headers=headers), 403)
+    assert received == []
+
+
+async def test_telegram_webhook_is_404_outside_webhook_mode(client: TestClient) -> None:
+    svc = services(client)
+    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("right")})
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "right"}
+    await problem(await client.post("/telegram/webhook", json={"update_id": 1}, headers=headers), 404)

@@ -1,0 +1,100 @@
+"""After a turn, the labelled series move by exactly the expected amounts; registries never mix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+
+from nono.bot.settings import Settings
+from nono.bot.sidecar import create_sidecar_app
+from nono.bot.sidecar_requests import SERVICES
+from nono.core.errors import ModelUnavailable
+from nono.core.llm.fake import FakeLLM
+from tests.bot.sidecar.helpers import AUTH, make_services, metric_value, scrape
+
+
+async def chat(client: TestClient, user_id: str, message: str = "hi") -> int:
+    response = await client.post("/chat", headers=AUTH, json={"user_id": user_id, "message": message})
+    return response.status
+
+
+async def test_an_ok_turn_moves_its_series(client: TestClient, fake_llm: FakeLLM) -> None:
+    before = await scrape(client)
+    fake_llm.enqueue(["Hello", " there", "!"])
+    assert await chat(client, "rest:m1") == 200
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+
+    assert delta("nono_turns_total", platform="rest", outcome="ok") == 1
+    assert delta("nono_turns_total", platform="rest", outcome="error") == 0
+    assert delta("nono_reply_chunks_total", platform="rest") == 3
+    assert delta("nono_reply_chars_total", platform="rest") == len("Hello there!")
+    assert delta("nono_reply_latency_seconds_count", platform="rest") == 1
+    assert delta("nono_time_to_first_token_seconds_count", platform="rest") == 1
+    assert delta("nono_turns_total", platform="discord", outcome="ok") == 0
+    assert metric_value(after, "nono_active_sessions") == 1
+
+
+async def test_a_failed_turn_counts_as_an_error_by_kind(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue(["par", "tial"], error=ModelUnavailable())
+    assert await chat(client, "telegram:42") == 503
+    text = await scrape(client)
+    assert metric_value(text, "nono_turns_total", platform="telegram", outcome="error") == 1
+    assert metric_value(text, "nono_errors_total", kind="model_unavailable") == 1
+    assert metric_value(text, "nono_turns_total", platform="telegram", outcome="ok") == 0
+
+
+async def test_input_the_sidecar_rejects_starts_no_turn(client: TestClient) -> None:
+    assert await chat(client, "rest:m2", message=" ") == 422
+    assert metric_value(await scrape(client), "nono_turns_total", platform="rest", outcome="error") == 0
+
+
+async def test_unknown_platforms_share_one_label(client: TestClient, fake_llm: FakeLLM) -> None:
+    for user in ("zz1:a", "zz2:b"):
+        fake_llm.enqueue("ok")
+        assert await chat(client, user) == 200
+    text = await scrape(client)
+    assert metric_value(text, "nono_turns_total", platform="other", outcome="ok") == 2
+    assert "zz1" not in text
+
+
+async def test_active_sessions_and_queue_depth_are_read_at_scrape(client: TestClient, fake_llm: FakeLLM) -> None:
+    for user in ("rest:a", "rest:b"):
+        fake_llm.enqueue("ok")
+        await chat(client, user)
+    fake_llm.queue_depth = 3  # what LocalLLM/OllamaLLM expose
+    text = await scrape(client)
+    assert metric_value(text, "nono_active_sessions") == 2
+    assert metric_value(text, "nono_llm_queue_depth") == 3
+
+
+async def test_an_internal_error_is_counted(client: TestClient) -> None:
+    async def broken(update: dict) -> None:
+        raise RuntimeError("boom")
+
+    services = client.app[SERVICES]
+    services.telegram_webhook = broken
+    services.settings = services.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s")})
+    secret = {"X-Telegram-Bot-Api-Secret-Token": "s"}
+    response = await client.post("/telegram/webhook", json={"update_id": 1}, headers=secret)
+    assert response.status == 500
+    assert metric_value(await scrape(client), "nono_errors_total", kind="internal") == 1
+
+
+@pytest.mark.parametrize("settings_values", [{"metrics_public": True}])
+async def test_two_apps_in_one_process_keep_separate_registries(
+    aiohttp_client: Callable[..., Any], settings: Settings, sqlite_store: Any, settings_values: dict
+) -> None:
+    first_llm, second_llm = FakeLLM(), FakeLLM()
+    first = await aiohttp_client(create_sidecar_app(make_services(settings, sqlite_store, first_llm)))
+    second = await aiohttp_client(create_sidecar_app(make_services(settings, sqlite_store, second_llm)))
+    first_llm.enqueue("one")
+    assert await chat(first, "rest:solo") == 200
+    assert metric_value(await scrape(first), "nono_turns_total", platform="rest", outcome="ok") == 1
+    assert metric_value(await scrape(second), "nono_turns_total", platform="rest", outcome="ok") == 0
