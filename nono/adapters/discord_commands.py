@@ -86,7 +86,9 @@ class SlashCommands(commands.Cog):
         channel_id = interaction.channel_id or 0
         return conversation_id(interaction.user, channel_id, in_guild, self.options.memory_scope)
 
-    async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         """The one place command failures become an (ephemeral) answer."""
         if isinstance(error, app_commands.CheckFailure):
             text = NOT_ALLOWED

@@ -84,11 +84,12 @@ class Conversation(commands.Cog):
         user_id = conversation_id(message.author, message.channel.id, in_guild, scope)
         # Take the place in line before any await: one user's messages are answered in order.
         reply = self.chat.stream(user_id, prompt_text(message, me, scope), metadata=_metadata(message))
-        if not in_guild and not await self.access.allows_dm(message.author, self.bot):
-            await reply.aclose()
-            await self._refuse(message)
-            return
-        await self.renderer.render(reply, message)
+        async with reply:  # whatever happens, the place in line is given back
+            if not in_guild and not await self.access.allows_dm(message.author, self.bot):
+                await reply.aclose()
+                await self._refuse(message)
+                return
+            await self.renderer.render(reply, message)
 
     def _may_answer_in(self, message: discord.Message) -> bool:
         guild = message.guild
@@ -98,8 +99,8 @@ class Conversation(commands.Cog):
             return False
         channel = message.channel
         permissions = channel.permissions_for(guild.me)
-        can_send = permissions.send_messages_in_threads if isinstance(channel, discord.Thread) else permissions.send_messages
-        if not can_send:
+        in_thread = isinstance(channel, discord.Thread)
+        if not (permissions.send_messages_in_threads if in_thread else permissions.send_messages):
             # Answering would fail anyway; don't spend a model call on it.
             log.warning("discord_cannot_send", extra={"guild_id": guild.id, "channel_id": channel.id})
             return False

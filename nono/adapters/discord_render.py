@@ -140,8 +140,8 @@ class ReplyRenderer:
     def _kick(self, live: LiveReply) -> None:
         """Make sure an editor is on its way; a running one will pick up the new text itself."""
         if live.editor is not None and live.editor.done():
-            live.editor.result()  # surface a failure of the previous one
-            live.editor = None
+            finished, live.editor = live.editor, None
+            finished.result()  # surface a failure of the previous one
         if live.editor is None:
             live.editor = asyncio.create_task(self._flush(live))
 

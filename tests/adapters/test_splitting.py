@@ -48,7 +48,7 @@ def open_tag(text: str) -> str:
 
 
 words = st.sampled_from(
-    ["Nono", "code", "a", "the", "explains", "é", "naïve", "日本語", "🙂", "👩‍💻", "x" * 70, "`inline`", "``", "@everyone"]
+    ["Nono", "code", "a", "the", "explains", "é", "naïve", "日本語", "🙂", "👩‍💻", "x" * 70, "`x`", "``", "@here"]
 )
 fence = st.builds(
     lambda ticks, tag, junk: "`" * ticks + tag + junk,

@@ -86,9 +86,8 @@ def discord_edits(simcord_bot: NonoBot) -> list[Edit]:
 
     async def record(payload: discord.RawMessageUpdateEvent) -> None:
         data = payload.data
-        edits.append(
-            Edit(payload.message_id, payload.channel_id, data["content"], datetime.fromisoformat(data["edited_timestamp"]))
-        )
+        at = datetime.fromisoformat(data["edited_timestamp"])
+        edits.append(Edit(payload.message_id, payload.channel_id, data["content"], at))
 
     simcord_bot.add_listener(record, "on_raw_message_edit")
     return edits

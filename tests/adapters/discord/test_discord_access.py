@@ -50,7 +50,9 @@ async def test_allowed_roles_decide_who_is_answered_in_a_server(discord_server, 
     assert [type(e) for e in server.env.errors] == [app_commands.CheckFailure]
 
 
-async def test_allowed_users_are_answered_everywhere_and_strangers_get_one_refusal(discord_server, fake_llm, restart_bot):
+async def test_allowed_users_are_answered_everywhere_and_strangers_get_one_refusal(
+    discord_server, fake_llm, restart_bot
+):
     server = discord_server
     await restart_bot(discord_allowed_users=[server.alice.id])
     fake_llm.enqueue("Hi Alice.")

@@ -3,6 +3,7 @@ characters, never pinging anyone, and surviving Discord refusing a write."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import discord
@@ -41,10 +42,11 @@ async def test_a_long_reply_with_code_arrives_as_three_well_formed_messages(disc
     parts = [m.content for m in server.bot_messages()]
     assert len(parts) == 3
     assert all(len(part) <= 2000 and _fences_balanced(part) for part in parts)
-    # The code block was cut: closed at the end of one message, reopened with its language in the next.
+    # The code block was cut between two lines: closed by a fence on its own line at the end of one
+    # message, reopened with its language at the start of the next. Without those, nothing is lost.
     cut = next(i for i, part in enumerate(parts) if part.endswith("\n```"))
-    assert parts[cut + 1].startswith("```python\n")
-    parts[cut] = parts[cut].removesuffix("\n```")
+    assert parts[cut + 1].startswith("```python\nprint(")
+    parts[cut] = parts[cut].removesuffix("```")
     parts[cut + 1] = parts[cut + 1].removeprefix("```python\n")
     assert "".join(parts) == reply
 
@@ -65,7 +67,7 @@ async def test_a_streamed_reply_is_edited_at_a_paced_rate_and_ends_complete(disc
     assert 2 <= len(edits) <= duration / INTERVAL + 1
     assert edits[-1].content == answer.content  # the last edit carries the complete text
     assert all(full.startswith(e.content) for e in edits)  # the text only ever grows
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(edits, edits[1:])]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(edits)]
     assert all(gap >= INTERVAL - 1e-3 for gap in gaps)
 
 
@@ -86,7 +88,7 @@ async def test_two_replies_streaming_in_one_channel_share_its_edit_budget(
     assert [m.content for m in answers] == ["".join(_chunks(30))] * 2
     edits = sorted((e for e in discord_edits if e.channel_id == server.channel.id), key=lambda e: e.at)
     assert {e.message_id for e in edits} == {m.id for m in answers}  # both were edited...
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(edits, edits[1:])]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(edits)]
     assert all(gap >= INTERVAL - 1e-3 for gap in gaps)  # ...but never faster than one edit per interval
     span = (edits[-1].at - edits[0].at).total_seconds()
     assert len(edits) <= span / INTERVAL + 1
