@@ -91,9 +91,12 @@ async def _initialize(app: Application, settings: Settings) -> None:
     """getMe and friends; a refused token or unreachable server is an operator problem, said plainly."""
     try:
         await app.initialize()
-    except InvalidToken as exc:
-        raise ConfigError(f"Telegram refused TELEGRAM_TOKEN ({exc.message}); check it with @BotFather") from exc
-    except NetworkError as exc:
+    except (InvalidToken, NetworkError) as exc:
+        # A failed initialize leaves the Application uninitialized, so shutdown() would skip
+        # the HTTP client that made the failed getMe: close it here.
+        await app.bot.request.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise ConfigError(f"Telegram refused TELEGRAM_TOKEN ({exc.message}); check it with @BotFather") from exc
         raise ConfigError(f"cannot reach the Telegram Bot API at {settings.telegram_base_url}: {exc.message}") from exc
 
 

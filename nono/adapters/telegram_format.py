@@ -197,18 +197,24 @@ def plan_parts(markdown: str, limit: int = MESSAGE_LIMIT) -> list[Rendered]:
     for source in sources:
         rendered = render(source)
         if utf16_len(rendered.plain) > room:  # rendering never lengthens text in practice; stay safe anyway
-            parts += [_keep_indent(render(s)) for s in split_message(source, room, telegram_length)]
+            parts += [_deliverable(render(s)) for s in split_message(source, room, telegram_length) if s.strip()]
         elif source.strip():
-            parts.append(_keep_indent(rendered))
+            parts.append(_deliverable(rendered))
     return parts
 
 
-def _keep_indent(part: Rendered) -> Rendered:
-    """Telegram trims whitespace at the start of a message, which would eat the indentation of a code
-    block continued from the previous message: such a part starts with a visible continuation mark."""
-    if not part.plain[:1].isspace() or not part.plain.strip():
-        return part
-    return Rendered(part.source, CONTINUED + part.html, CONTINUED + part.plain)
+def _deliverable(part: Rendered) -> Rendered:
+    """A part Telegram will show as written.
+
+    Markup alone (an empty code block) renders to nothing, which Telegram refuses: show its
+    Markdown instead. Telegram trims whitespace at the start of a message, which would eat the
+    indentation of a code block continued from the previous message: start with a mark.
+    """
+    if not part.plain.strip():
+        return Rendered(part.source, html.escape(part.source, quote=False), part.source)
+    if part.plain[:1].isspace():
+        return Rendered(part.source, CONTINUED + part.html, CONTINUED + part.plain)
+    return part
 
 
 def preview(markdown: str) -> str:

@@ -38,7 +38,7 @@ class _Content:
 
     @classmethod
     def of(cls, part: Rendered, plain: bool) -> _Content:
-        if plain or not part.plain.strip():
+        if plain:
             return cls(part.source, None)
         return cls(part.html, ParseMode.HTML)
 

@@ -1,0 +1,77 @@
+"""The loopback Bot API refuses what Telegram refuses, in Telegram's words, so the adapter cannot rely on leniency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from tests.adapters.telegram.conftest import ALICE
+from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
+
+
+async def call(tg: FakeTelegram, method: str, token: str = TOKEN, **params) -> tuple[int, dict]:
+    url = tg.base_url.removesuffix("bot") + f"bot{token}/{method}"
+    async with aiohttp.ClientSession() as session, session.post(url, json=params) as response:
+        return response.status, await response.json()
+
+
+def refused(status: int, description: str) -> tuple[int, dict]:
+    return status, {"ok": False, "error_code": status, "description": description}
+
+
+async def test_messages_are_validated_like_telegram_does(tg: FakeTelegram):
+    long_text = "🚀" * 2049  # 2049 characters, 4098 UTF-16 units
+    assert await call(tg, "sendMessage", text="hi") == refused(400, "Bad Request: chat_id is empty")
+    assert await call(tg, "sendMessage", chat_id=ALICE) == refused(400, "Bad Request: message text is empty")
+    assert await call(tg, "sendMessage", chat_id=42, text="hi") == refused(400, "Bad Request: chat not found")
+    assert await call(tg, "sendMessage", chat_id=ALICE, text=long_text) == refused(400, "Bad Request: message is too long")
+    for html, why in [
+        ("<b>open", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("<blink>x</blink>", 'Unsupported start tag "blink" at byte offset 0'),
+        ("1 < 2", "Unclosed start tag at byte offset 2"),
+    ]:
+        answer = await call(tg, "sendMessage", chat_id=ALICE, text=html, parse_mode="HTML")
+        assert answer == refused(400, f"Bad Request: can't parse entities: {why}")
+    assert tg.bot_messages(ALICE) == [], "nothing refused was shown"
+
+
+async def test_a_sent_message_and_an_edit_that_changes_nothing(tg: FakeTelegram):
+    status, sent = await call(tg, "sendMessage", chat_id=ALICE, text="<b>Hi</b> &amp; bye", parse_mode="HTML")
+    message = sent["result"]
+    assert status == 200 and sent["ok"] is True
+    assert {k: message[k] for k in ("text", "entities")} == {
+        "text": "Hi & bye", "entities": [{"type": "bold", "offset": 0, "length": 2}]}
+    assert message["from"]["is_bot"] and message["chat"]["id"] == ALICE and message["message_id"] == 1
+    same = await call(tg, "editMessageText", chat_id=ALICE, message_id=1, text="<b>Hi</b> &amp; bye", parse_mode="HTML")
+    assert same[0] == 400 and same[1]["description"].startswith("Bad Request: message is not modified")
+    assert (await call(tg, "editMessageText", chat_id=ALICE, message_id=9, text="x"))[1]["description"] == (
+        "Bad Request: message to edit not found")
+
+
+async def test_injected_flood_wait_carries_retry_after(tg: FakeTelegram):
+    tg.inject("sendChatAction", 429, "Too Many Requests: retry after 1", retry_after=1)
+    status, body = await call(tg, "sendChatAction", chat_id=ALICE, action="typing")
+    assert (status, body["parameters"]) == (429, {"retry_after": 1})
+    assert await call(tg, "sendChatAction", chat_id=ALICE, action="typing") == (200, {"ok": True, "result": True})
+
+
+async def test_long_polling_waits_for_updates_and_confirms_by_offset(tg: FakeTelegram):
+    poll = asyncio.create_task(call(tg, "getUpdates", timeout=10))
+    await asyncio.sleep(0.1)
+    assert not poll.done(), "nothing to deliver yet: the request is held open"
+    tg.say(tg.users[ALICE], tg.chats[ALICE], "/start")
+    status, body = await poll
+    (update,) = body["result"]
+    assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    again = await call(tg, "getUpdates", offset=update["update_id"] + 1, timeout=0)
+    assert again == (200, {"ok": True, "result": []})
+
+
+async def test_a_wrong_token_and_an_unknown_method_fail_loudly():
+    with pytest.raises(AssertionError, match="unknown Bot API method sendTelepathy"):
+        async with running_telegram() as tg:
+            assert await call(tg, "getMe", token="1:wrong") == refused(401, "Unauthorized")
+            assert await call(tg, "sendTelepathy") == refused(404, "Not Found: method not found")
