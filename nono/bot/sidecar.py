@@ -76,8 +76,8 @@ async def sidecar_running(services: Services) -> AsyncIterator[str]:
             ) from exc
         url = _base_url(runner)
         if admin_token(settings) is None:
-            log.warning("sidecar admin API has no ADMIN_TOKEN: open to local callers only (%s)", url)
-        log.info("sidecar listening on %s", url, extra={"url": url})
+            log.warning("sidecar_without_admin_token", extra={"url": url, "access": "local callers only"})
+        log.info("sidecar_listening", extra={"url": url})
         yield url
     finally:
         await runner.cleanup()

@@ -199,6 +199,11 @@ def route_table(settings: Settings) -> list[RouteSpec]:
     ]  # fmt: skip
 
 
+# aiohttp's default segment pattern refuses `{` and `}`, which user ids may contain.
+USER_ID_SEGMENT = "{user_id:[^/]+}"
+
+
 def add_routes(app: web.Application, routes: list[RouteSpec]) -> None:
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+        path = route.path.replace("{user_id}", USER_ID_SEGMENT)
+        app.router.add_route(route.method, path, route.handler, name=route.name)

@@ -102,12 +102,17 @@ async def test_dot_segments_never_reach_a_user_route(client: TestClient) -> None
         assert response.content_type == "application/problem+json"
 
 
-async def test_a_path_user_id_with_a_slash_is_one_user(client: TestClient, fake_llm: FakeLLM) -> None:
+@pytest.mark.parametrize(("user_id", "in_path"), [("rest:a/../b", "rest:a%2F..%2Fb"), ("rest:{x}%", "rest:%7Bx%7D%25")])
+async def test_any_valid_user_id_is_reachable_in_a_path(
+    client: TestClient, fake_llm: FakeLLM, user_id: str, in_path: str
+) -> None:
     fake_llm.enqueue("ok")
-    await client.post("/chat", headers=AUTH, json={"user_id": "rest:a/../b", "message": "hi"})
-    response = await client.get("/session/rest:a%2F..%2Fb/history", headers=AUTH)
+    await client.post("/chat", headers=AUTH, json={"user_id": user_id, "message": "hi"})
+    response = await client.get(f"/session/{in_path}/history", headers=AUTH)
     assert response.status == 200
-    assert len((await response.json())["messages"]) == 2
+    body = await response.json()
+    assert body["user_id"] == user_id
+    assert len(body["messages"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,8 @@ def test_schemathesis_finds_nothing(live_sidecar: LiveSidecar, tmp_path: Path) -
         "--generation-database", "none",
         "--no-color",
     ]  # fmt: skip
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.bot.sidecar.schemathesis_hooks", "PYTHONPATH": str(ROOT)}
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.bot.sidecar.schemathesis_hooks", "PYTHONPATH": python_path}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-20000:]

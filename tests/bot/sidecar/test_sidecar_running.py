@@ -30,7 +30,8 @@ async def test_serves_and_logs_its_url(
             assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
             async with http.get(f"{url}/health") as response:
                 assert response.status == 200
-    assert f"sidecar listening on {url}" in caplog.messages
+    [listening] = [r for r in caplog.records if r.message == "sidecar_listening"]
+    assert listening.url == url  # type: ignore[attr-defined]
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
             await http.get(f"{url}/health")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from nono.bot.settings import Settings
+from nono.bot.sidecar import create_sidecar_app
 from nono.bot.sidecar_requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH
+from tests.bot.sidecar.helpers import AUTH, make_services
 
 
 async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
@@ -21,6 +25,12 @@ async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
         frames.append(frame)
         if frame["type"] in ("done", "error"):
             return frames
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], settings: Settings, any_store: Any, fake_llm: FakeLLM) -> TestClient:
+    """Every WebSocket test runs over SQLite and the real Redis."""
+    return await aiohttp_client(create_sidecar_app(make_services(settings, any_store, fake_llm)))
 
 
 async def test_a_message_streams_chunks_then_done(client: TestClient, fake_llm: FakeLLM) -> None:
