@@ -61,6 +61,7 @@ class NonoBot(commands.Bot):
         self.pacer = ChannelPacer(options.edit_interval)
 
     async def setup_hook(self) -> None:
+        """Add the cogs and register the slash commands (runs once, at login)."""
         access = AccessPolicy(self.options)
         await self.add_cog(Conversation(self, self.chat, self.options, access, ReplyRenderer(self.pacer)))
         await self.add_cog(SlashCommands(self.chat, self.options, access))

@@ -74,6 +74,7 @@ class Conversation(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
+        """Answer `message` if it is addressed to Nono and its author may talk to Nono here."""
         me = self.bot.user
         if me is None or not is_addressed(message, me, self.options.channels):
             return
