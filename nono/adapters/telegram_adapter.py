@@ -44,7 +44,9 @@ def build_telegram_application(chat: ChatService, settings: Settings) -> Applica
     """The PTB Application for Nono: handlers, per-conversation ordering, TELEGRAM_BASE_URL."""
     if settings.telegram_token is None:
         raise ConfigError("TELEGRAM_TOKEN is not set")
-    access = TelegramAccess(settings.telegram_allowed_users, settings.telegram_allowed_chats, settings.telegram_memory_scope)
+    access = TelegramAccess(
+        settings.telegram_allowed_users, settings.telegram_allowed_chats, settings.telegram_memory_scope
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token.get_secret_value())
@@ -64,7 +66,8 @@ async def telegram_running(services: Services) -> AsyncIterator[Application]:
     """Run the bot until the block exits: polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set."""
     settings = services.settings
     webhook = bool(settings.telegram_webhook_url)
-    if webhook and (settings.telegram_webhook_secret is None or not settings.telegram_webhook_secret.get_secret_value()):
+    secret = settings.telegram_webhook_secret
+    if webhook and (secret is None or not secret.get_secret_value()):
         raise ConfigError(
             "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: refusing to accept unauthenticated "
             "webhook calls. Set a random secret (1-256 characters: A-Z, a-z, 0-9, _ and -)."
@@ -77,7 +80,9 @@ async def telegram_running(services: Services) -> AsyncIterator[Application]:
         if webhook:
             await _start_webhook(app, services)
         else:
-            await app.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+            await app.updater.start_polling(
+                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
+            )
         services.adapters["telegram"] = lambda: app.running and (webhook or app.updater.running)
         log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if webhook else "polling"})
         yield app
@@ -85,6 +90,11 @@ async def telegram_running(services: Services) -> AsyncIterator[Application]:
         services.adapters.pop("telegram", None)
         services.telegram_webhook = None
         await _stop(app)
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    """PTB retries getUpdates by itself (Telegram down, network cut): one line per failure, no traceback."""
+    log.warning("telegram_polling_failed", extra={"error": str(exc)})
 
 
 async def _initialize(app: Application, settings: Settings) -> None:
@@ -113,9 +123,9 @@ async def _start_webhook(app: Application, services: Services) -> None:
         await app.update_queue.put(update)
 
     secret = settings.telegram_webhook_secret.get_secret_value()
+    url = settings.telegram_webhook_url
     await _call_telegram(
-        lambda: app.bot.set_webhook(settings.telegram_webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES),
-        "setWebhook",
+        lambda: app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES), "setWebhook"
     )
     services.telegram_webhook = feed
 

@@ -159,7 +159,8 @@ class TelegramHandlers:
 
     async def _refuse(self, message: Message) -> None:
         if self.access.first_refusal(message.from_user, message.chat):
-            log.info("telegram_refused", extra={"chat_id": message.chat.id})
+            user_id = message.from_user.id if message.from_user else None
+            log.info("telegram_refused", extra={"chat_id": message.chat.id, "from_id": user_id})
             await self.outbox.notice(message.chat.id, REFUSAL, reply_to=_reply_to(message))
 
     async def _answer(self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -170,10 +171,10 @@ class TelegramHandlers:
 
     async def _keyboard(self, conversation: str) -> InlineKeyboardMarkup:
         current = (await self.chat.get_persona(conversation)).name
-        rows = [
-            [InlineKeyboardButton(("✓ " if p.name == current else "") + p.display_name, callback_data=PERSONA_DATA + p.name)]
-            for p in self.chat.list_personas()
-        ]
+        rows = []
+        for persona in self.chat.list_personas():
+            label = ("✓ " if persona.name == current else "") + persona.display_name
+            rows.append([InlineKeyboardButton(label, callback_data=PERSONA_DATA + persona.name)])
         return InlineKeyboardMarkup(rows)
 
     # -- errors -----------------------------------------------------------------------------

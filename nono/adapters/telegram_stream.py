@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -116,7 +115,8 @@ class StreamedReply:
         return None
 
     async def _send(self, index: int, content: _Content) -> None:
-        reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to and not index else None
+        quoted = self.reply_to if not index else None  # the first message quotes the question
+        reply = ReplyParameters(quoted, allow_sending_without_reply=True) if quoted else None
         try:
             message = await self.outbox.bot.send_message(
                 self.chat_id,
@@ -181,14 +181,16 @@ async def deliver(
     reader = asyncio.create_task(_read(reply, live))
     try:
         await live.run()
-        await reader
+    except BaseException:
+        reader.cancel()  # Telegram failed under us, or shutdown: stop the turn (the core keeps the partial reply)
+        await asyncio.wait([reader])
+        if not reader.cancelled() and reader.exception() is not None:  # it failed too; report Telegram's error
+            log.warning("telegram_reply_failed_too", extra={"chat_id": chat_id, "error": str(reader.exception())})
+        raise
     finally:
         typing.cancel()
-        if not reader.done():
-            reader.cancel()  # Telegram failed under us: stop the turn (the core keeps the partial reply)
-        await asyncio.wait([typing, reader])
-        if not reader.cancelled() and reader.exception() is not None and sys.exc_info()[1] is not None:
-            log.warning("telegram_reply_failed_twice", extra={"chat_id": chat_id, "error": repr(reader.exception())})
+        await asyncio.wait([typing])
+    await reader  # the reader is done: this re-raises the core's error, if any
     return live
 
 

@@ -126,7 +126,8 @@ class FakeTelegram(BotApiMethods):
     # -- what tests look at ----------------------------------------------------------------
 
     def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
-        return [c for c in self.calls if c.method == method and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
+        wanted = None if chat_id is None else str(chat_id)
+        return [c for c in self.calls if c.method == method and wanted in (None, str(c.params.get("chat_id")))]
 
     def shown(self, chat_id: int) -> list[str]:
         """The texts of the bot's messages in a chat, as the user sees them now (after edits and deletions)."""
@@ -154,7 +155,8 @@ class FakeTelegram(BotApiMethods):
         while not (value := predicate()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                summary = "\n".join(f"  {c.method} {c.status} {c.description or ''} {_short(c.params)}" for c in self.calls)
+                summary = "\n".join(f"  {c.method} {c.status} {c.description or ''} {_short(c.params)}"
+                                    for c in self.calls)
                 pytest.fail(f"timed out waiting for the bot; calls so far:\n{summary}")
             with contextlib.suppress(TimeoutError):  # also re-check now and then: tests wait on the bot's state too
                 await asyncio.wait_for(self._tick.wait(), min(remaining, 0.05))

@@ -13,7 +13,7 @@ def buttons(message: dict) -> list[str]:
     return [row[0]["text"] for row in message["reply_markup"]["inline_keyboard"]]
 
 
-async def test_start_greets_in_the_current_persona_and_explains(tg: FakeTelegram, telegram_bot, registry: PersonaRegistry):
+async def test_start_greets_in_the_current_persona_and_explains(tg: FakeTelegram, telegram_bot, registry):
     async with telegram_bot():
         tg.say(tg.users[ALICE], tg.chats[ALICE], "/start")
         await tg.wait_for(lambda: tg.shown(ALICE))

@@ -93,7 +93,7 @@ async def test_two_replies_streaming_in_one_group_share_its_limit(tg: FakeTelegr
     assert_within_budget(posting_calls(tg, GROUP), GROUP_INTERVAL)
 
 
-async def test_flood_wait_during_a_stream_is_waited_out_and_the_reply_completes(tg: FakeTelegram, telegram_bot, fake_llm):
+async def test_flood_wait_during_a_stream_is_waited_out_and_the_reply_completes(tg, telegram_bot, fake_llm):
     tg.refuse_drafts = True  # edit streaming in a private chat
     tg.inject("editMessageText", 429, "Too Many Requests: retry after 1", retry_after=1)
     chunks = words(12)
@@ -128,7 +128,7 @@ async def test_refused_formatting_is_resent_as_plain_text(tg: FakeTelegram, tele
     assert "parse_mode" not in sent[1].params
 
 
-async def test_a_9000_character_code_reply_arrives_as_three_well_formed_messages(tg: FakeTelegram, telegram_bot, fake_llm):
+async def test_a_9000_character_code_reply_arrives_as_three_well_formed_messages(tg, telegram_bot, fake_llm):
     lines = [f"    total += {i}  # step {i} 🚀 keeps a running sum" for i in range(178)]
     code = "def run():\n    total = 0\n" + "\n".join(lines) + "\n    return total"
     reply = f"Here is the program:\n\n```python\n{code}\n```\n\nRun it with `python run.py`."
@@ -153,3 +153,21 @@ def _pre_text(message: dict) -> str:
     (pre,) = [e for e in message["entities"] if e["type"] == "pre"]
     encoded = message["text"].encode("utf-16-le", "surrogatepass")
     return encoded[pre["offset"] * 2 : (pre["offset"] + pre["length"]) * 2].decode("utf-16-le", "surrogatepass")
+
+
+async def test_when_telegram_stops_a_reply_the_core_keeps_what_was_said(tg: FakeTelegram, telegram_bot, fake_llm, chat):
+    tg.refuse_drafts = True  # edit streaming in a private chat
+    tg.inject("editMessageText", 403, "Forbidden: bot was blocked by the user")
+    fake_llm.enqueue(words(40), delay=0.1)
+    fake_llm.enqueue("Still here for others.")
+    async with telegram_bot():
+        tg.say(tg.users[ALICE], tg.chats[ALICE], "hello")
+        await tg.wait_for(lambda: any(c.status == 403 for c in tg.calls))
+        tg.say(tg.users[BOB], tg.chats[BOB], "anyone?")
+        await tg.wait_for(lambda: tg.shown(BOB) == ["Still here for others."])
+    history = await chat.history(f"telegram:{ALICE}")
+
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[1].incomplete, "the cut-off reply is stored, marked incomplete"
+    assert "".join(words(40)).startswith(history[1].content)
+    assert len(tg.shown(ALICE)) == 1, "no error message is sent to someone who blocked the bot"
