@@ -33,9 +33,16 @@ NETWORK_ATTEMPTS = 3
 class ChatPacer:
     """Hands out request slots per chat, at least `interval(chat_id)` seconds apart, first come first served."""
 
-    def __init__(self, min_interval: float = 0.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        min_interval: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.min_interval = min_interval
         self._clock = clock
+        self._sleep = sleep
         self._next: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -49,7 +56,7 @@ class ChatPacer:
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
         async with lock:  # asyncio.Lock is FIFO: slots go in the order they were asked for
             while (delay := self._next.get(chat_id, 0.0) - self._clock()) > 0:
-                await asyncio.sleep(delay)  # re-checked: a 429 may have pushed the slot back meanwhile
+                await self._sleep(delay)  # re-checked: a 429 may have pushed the slot back meanwhile
             self._next[chat_id] = self._clock() + self.interval(chat_id)
         self._forget_idle()
 
