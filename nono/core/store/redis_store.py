@@ -29,6 +29,9 @@ from nono.core.models import Message, Session
 
 log = logging.getLogger(__name__)
 
+#: Connections per process; more concurrent store calls wait (up to 5 s) for one to be free.
+MAX_CONNECTIONS = 64
+
 class RedisStore:
     """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
 
@@ -43,8 +46,12 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, prefix: str = "nono:", history_ttl: float | None = None) -> RedisStore:
         """A store with its own connection pool for `url` (redis://, rediss://, unix://)."""
-        client = aioredis.from_url(
+        # A blocking pool: a burst of turns (1,000 users at once) waits for a free connection instead
+        # of failing with MaxConnectionsError once redis-py's default 100 are in use.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
             # Retry only failed connections (a restarted server, a stale pooled socket), briefly:
             # a timed-out EXEC may have committed, and re-sending it could store a turn twice.
             retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
@@ -52,7 +59,7 @@ class RedisStore:
             # No health_check_interval: its PING would add a round trip to the first turn after idle;
             # a stale pooled socket fails with ConnectionError and the retry above reconnects.
         )
-        return cls(client, prefix, history_ttl)
+        return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl)
 
     def _session_key(self, user_id: str) -> str:
         return f"{self._prefix}session:{{{user_id}}}"
