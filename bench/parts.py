@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, ConnectionPool
 
+from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
 from nono.core.models import Message
 from nono.core.personas import PersonaRegistry, load_personas
 from nono.core.store.redis_store import RedisStore
@@ -121,3 +123,38 @@ async def seed_history(store: Any, user_id: str, count: int, now: float, words: 
     messages = conversation(count, now, words)
     for start in range(0, count, 2000):
         await store.append_turn(user_id, DEFAULT_PERSONA, messages[start : start + 2000], now)
+
+
+class PacedLLM:
+    """A fake model that streams at a fixed token rate on a schedule, as a model server does.
+
+    Token i is due at start + i / rate whether or not the reader kept up (a slow reader gets
+    several at once), so a reply takes `tokens / rate` seconds unless the bot itself is late.
+    The reply starts with `re:` and the user's message, so each user's reply is recognisable.
+    """
+
+    name = "paced"
+    exact_token_counts = False
+
+    def __init__(self, tokens: int = 100, rate: float = 20.0) -> None:
+        self.tokens = tokens
+        self.rate = rate
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        pieces = [f"re:{messages[-1].content}", *(f" w{i}" for i in range(1, self.tokens))]
+        for i, piece in enumerate(pieces, 1):
+            delay = start + i / self.rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield piece
+
+    async def health(self) -> None:
+        """Always ready."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,162 @@
+"""The Telegram side of P4, in its own process: the project's loopback Bot API plus a crowd of users.
+
+`python -m bench.telegram_platform` serves `tests.fakes.telegram_server.FakeTelegram` (the fake the
+adapter's tests use: real Bot API envelopes, long-polled getUpdates, HTML parsing) on a free port,
+prints `{"base_url": ...}`, then reads one JSON command per line on stdin:
+
+    {"cmd": "run", "users": 1000, "rate": 30, "first_id": 5000000, "timeout": 120}
+    {"cmd": "quit"}
+
+A run adds `users` private chats, queues one message from each at the same moment, and answers
+with a JSON line once every chat shows its complete reply (or at the timeout): wall time, replies
+complete / lost / duplicated, and the calls it saw. With `rate` > 0 it applies Telegram's global
+flood limit: messages (sendMessage, editMessageText, sendMessageDraft) beyond `rate` per second
+(a token bucket holding one second's worth) get Telegram's 429 with `retry_after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.telegram_methods import ApiError
+from tests.fakes.telegram_server import FakeTelegram
+
+LIMITED = frozenset({"sendMessage", "editMessageText", "sendMessageDraft"})
+REPLY_TOKENS = 100
+
+
+def message_text(user_id: int) -> str:
+    return f"hello-from-{user_id}"
+
+
+def expected_reply(user_id: int, tokens: int = REPLY_TOKENS) -> str:
+    """What the benchmark's paced LLM answers to `message_text(user_id)`: the message's tag, then words."""
+    return f"re:{message_text(user_id)}" + "".join(f" w{i}" for i in range(1, tokens))
+
+
+class CrowdTelegram(FakeTelegram):
+    """FakeTelegram that knows when each chat shows its complete reply, with an optional global limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rate = 0.0
+        self._tokens = 0.0
+        self._refilled = time.monotonic()
+        self.expected: dict[int, str] = {}
+        self.done_at: dict[int, float] = {}
+        self.counts: Counter[str] = Counter()
+        self.all_done = asyncio.Event()
+
+    def start_run(self, users: list[int], rate: float) -> float:
+        """Queue one message from each user, all at once; return the moment they were queued."""
+        self.rate, self._tokens, self._refilled = rate, rate, time.monotonic()
+        self.expected = {uid: expected_reply(uid) for uid in users}
+        self.done_at, self.counts, self.all_done = {}, Counter(), asyncio.Event()
+        people = [self.add_user(uid, f"User{uid}") for uid in users]
+        started = time.monotonic()
+        for person in people:
+            self.say(person, self.chats[person["id"]], message_text(person["id"]))
+        return started
+
+    def _fault(self, method: str, params: dict[str, Any]) -> None:
+        super()._fault(method, params)
+        self.counts[method] += 1
+        if not self.rate or method not in LIMITED:
+            return
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._refilled) * self.rate)
+        self._refilled = now
+        if self._tokens < 1:
+            self.counts["429"] += 1
+            # The bucket refills within 1/rate s, but Telegram only says whole seconds: 1 is its smallest answer.
+            raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._tokens -= 1
+        self.counts["limited_ok"] += 1
+
+    async def api_sendMessage(self, params: dict) -> dict:
+        message = await super().api_sendMessage(params)
+        self._check(message)
+        return message
+
+    async def api_editMessageText(self, params: dict) -> dict:
+        message = await super().api_editMessageText(params)
+        self._check(message)
+        return message
+
+    def _check(self, message: dict) -> None:
+        chat_id = message["chat"]["id"]
+        if message["text"] == self.expected.get(chat_id) and chat_id not in self.done_at:
+            self.done_at[chat_id] = time.monotonic()
+            if len(self.done_at) == len(self.expected):
+                self.all_done.set()
+
+    def outcome(self, started: float) -> dict[str, Any]:
+        """What the users see now."""
+        shown: dict[int, list[str]] = {}
+        for (chat_id, _), message in sorted(self.messages.items()):
+            if message["from"] == self.bot:
+                shown.setdefault(chat_id, []).append(message["text"])
+        complete = {uid for uid in self.expected if shown.get(uid) == [self.expected[uid]]}
+        extra = [uid for uid in self.expected if len(shown.get(uid, [])) > 1]
+        wrong = [uid for uid in self.expected if uid not in complete]
+        samples = {str(uid): [text[:80] for text in shown.get(uid, [])] for uid in (wrong[:2] + extra[:2])}
+        finished = max(self.done_at.values(), default=time.monotonic())
+        done = sorted(at - started for at in self.done_at.values())
+        spread = {f"p{p}": round(done[min(len(done) - 1, len(done) * p // 100)], 2) for p in (0, 10, 50, 90)} if done else {}
+        return {
+            "wall": finished - started,
+            "users": len(self.expected),
+            "complete": len(complete),
+            "lost": len(self.expected) - len(self.done_at),
+            "wrong_or_extra": len(self.expected) - len(complete),
+            "duplicated": len(extra),
+            "samples": samples,
+            "done_at": spread,
+            "cpu_s": round(time.process_time(), 2),
+            "calls": dict(self.counts),
+            "unexpected": list(self.unexpected),
+        }
+
+
+async def serve() -> None:
+    fake = CrowdTelegram()
+    runner = web.AppRunner(fake.app(), shutdown_timeout=1, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.base_url = f"http://127.0.0.1:{port}/bot"
+    _say({"base_url": fake.base_url})
+    loop = asyncio.get_running_loop()
+    try:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            command = json.loads(line)
+            if command["cmd"] == "quit":
+                break
+            users = list(range(command["first_id"], command["first_id"] + command["users"]))
+            started = fake.start_run(users, float(command["rate"]))
+            try:
+                await asyncio.wait_for(fake.all_done.wait(), command["timeout"])
+            except TimeoutError:
+                pass
+            await asyncio.sleep(0.2)  # let any late duplicate arrive before counting
+            _say(fake.outcome(started))
+    finally:
+        fake._closing = True
+        fake._notify()
+        await runner.cleanup()
+
+
+def _say(data: dict[str, Any]) -> None:
+    print(json.dumps(data), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())
