@@ -16,7 +16,7 @@ import discord
 
 from nono.adapters.discord_pacer import ChannelPacer
 from nono.adapters.splitting import split_message
-from nono.core.chat import Reply
+from nono.core.reply import Reply
 from nono.core.errors import UserFacingError
 
 log = logging.getLogger(__name__)

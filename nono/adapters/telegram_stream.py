@@ -21,7 +21,7 @@ from telegram.error import BadRequest
 from nono.adapters.telegram_format import Rendered, plan_parts, preview, render
 from nono.adapters.telegram_outbox import Outbox
 from nono.adapters.telegram_pacing import is_entity_error, is_not_modified, paced
-from nono.core.chat import Reply
+from nono.core.reply import Reply
 
 log = logging.getLogger(__name__)
 

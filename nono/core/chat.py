@@ -5,29 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import aclosing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nono.core.errors import (
-    Busy,
-    EmptyMessage,
-    MessageTooLong,
-    ModelUnavailable,
-    NonoError,
-    ServiceUnavailable,
-    UserFacingError,
-)
+from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
 from nono.core.lines import UserLines
-from nono.core.llm.base import LLM, GenerationOptions
-from nono.core.memory import build_prompt
+from nono.core.llm.base import LLM
 from nono.core.models import Message, Session
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
+from nono.core.reply import Reply
 from nono.core.store.base import Store
 from nono.core.turns import TurnRecord
-from nono.core.users import platform_of, validate_user_id
+from nono.core.users import validate_user_id
 
 log = logging.getLogger(__name__)
 
@@ -210,164 +201,3 @@ class ChatService:
 
     def _active_since(self) -> float:
         return self._clock() - self.limits.session_timeout
-
-
-class Reply:
-    """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
-
-    Closing it early (or cancelling the task that iterates it) stores what was generated,
-    marked incomplete. Use `async with` (or `await aclose()`) so an abandoned reply gives
-    its place in line back.
-    """
-
-    def __init__(self, chat, user_id, text, ticket, metadata, error: UserFacingError | None = None) -> None:
-        self._chat: ChatService = chat
-        self.user_id: str = user_id
-        self.prompt_text: str = text
-        self._ticket = ticket
-        self._metadata = dict(metadata or {})
-        self._error = error
-        self._gen: AsyncIterator[str] | None = None
-        self.parts: list[str] = []
-        self.persona: Persona | None = None
-        self.incomplete = False
-        self.done = False
-        self.session: Session | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def __aiter__(self) -> Reply:
-        return self
-
-    async def __anext__(self) -> str:
-        if self._gen is None:
-            self._gen = self._run()
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the turn; a partial reply is stored marked incomplete."""
-        if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
-        elif self._ticket is not None:
-            self._ticket.leave()
-
-    async def __aenter__(self) -> Reply:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def _run(self) -> AsyncIterator[str]:
-        record = TurnRecord(self.user_id, platform_of(self.user_id) if ":" in self.user_id else "?")
-        try:
-            if self._error is not None:
-                raise self._error
-            await self._ticket.wait()
-            record.started = time.monotonic()
-            task = asyncio.current_task()
-            self._chat._generating.add(task)
-            try:
-                async with aclosing(self._generate(record)) as chunks:
-                    async for chunk in chunks:
-                        yield chunk
-            finally:
-                self._chat._generating.discard(task)
-            record.outcome = "incomplete" if self.incomplete else "ok"
-        except UserFacingError as exc:
-            record.outcome, record.error = "error", exc.code
-            raise
-        finally:
-            if self._ticket is not None:
-                self._ticket.leave()
-            record.finished = time.monotonic()
-            record.chars = len(self.text)
-            self._chat._notify(record)
-
-    async def _generate(self, record: TurnRecord) -> AsyncIterator[str]:
-        chat = self._chat
-        received_at = chat._clock()
-        session, window = await chat.store.load_context(self.user_id, chat.limits.max_context_messages)
-        self.persona = persona = chat.personas.resolve(session.persona if session else None)
-        record.persona = persona.name
-        messages = build_prompt(chat.llm, persona, window, self.prompt_text, chat.limits.num_ctx)
-        options = GenerationOptions(
-            temperature=persona.temperature,
-            max_tokens=persona.max_tokens,
-            top_p=persona.top_p,
-            model=persona.model,
-            num_ctx=chat.limits.num_ctx,
-        )
-        finished = stopped = False
-        try:
-            async with aclosing(_guarded(chat.llm.stream(messages, options))) as stream:
-                async for chunk in self._pieces(stream, record):
-                    yield chunk
-            finished = True
-        except (GeneratorExit, asyncio.CancelledError):
-            stopped = True  # the reader went away (stop, shutdown): keep what was said, marked
-            raise
-        finally:
-            # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
-            if finished or (stopped and self.parts):
-                self.incomplete = self.incomplete or not finished
-                await self._save(received_at)
-
-    async def _pieces(self, stream: AsyncIterator[str], record: TurnRecord) -> AsyncIterator[str]:
-        """Non-empty chunks, recorded, and capped at MAX_REPLY_CHARS."""
-        async for chunk in stream:
-            if not chunk:
-                continue
-            if record.first_token is None:
-                record.first_token = time.monotonic()
-            chunk = self._cap(chunk)
-            self.parts.append(chunk)
-            record.chunks += 1
-            yield chunk
-            if self.incomplete:  # hit MAX_REPLY_CHARS
-                return
-
-    def _cap(self, chunk: str) -> str:
-        room = self._chat.limits.max_reply_chars - len(self.text)
-        if len(chunk) >= room:
-            self.incomplete = True
-            return chunk[: max(room, 0)]
-        return chunk
-
-    async def _save(self, received_at: float) -> None:
-        """Store the user's message and the reply together; shielded so a cancel cannot half-write it."""
-        chat = self._chat
-        now = chat._clock()
-        meta = {"incomplete": True} if self.incomplete else {}
-        messages = [
-            Message("user", self.prompt_text, received_at, self._metadata),
-            Message("assistant", self.text, now, {"persona": self.persona.name, **meta}),
-        ]
-        write = asyncio.ensure_future(chat.store.append_turn(self.user_id, self.persona.name, messages, now))
-        try:
-            self.session = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            self.session = await write  # finish the write, then let the cancel proceed
-            raise
-        self.done = True
-        log.info(
-            "turn_stored",
-            extra={"user_id": self.user_id, "persona": self.persona.name, "incomplete": self.incomplete},
-        )
-
-
-async def _guarded(stream: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Translate unexpected backend failures into ModelUnavailable, once, at this boundary."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    except (NonoError, asyncio.CancelledError, GeneratorExit):
-        raise
-    except Exception as exc:
-        log.exception("llm_stream_failed")
-        raise ModelUnavailable() from exc
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
