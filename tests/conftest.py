@@ -101,3 +101,29 @@ def limits() -> ChatLimits:
 async def chat(sqlite_store, fake_llm: FakeLLM, registry: PersonaRegistry, limits: ChatLimits) -> ChatService:
     """ChatService on SQLite with the scripted LLM (use `store`-parametrized tests for every backend)."""
     return ChatService(sqlite_store, fake_llm, registry, limits)
+
+
+GREEDY_PERSONA = """\
+name: greedy
+display_name: Greedy
+system_prompt: You are a helpful assistant. Answer in one short sentence.
+temperature: 0
+max_tokens: 40
+"""
+
+
+@pytest.fixture(scope="session")
+def local_llm():
+    """The real SmolLM2, loaded once for every end-to-end test that needs it."""
+    from nono.core.llm.local_llm import LocalLLM
+
+    llm = LocalLLM(n_ctx=2048, n_threads=2)
+    yield llm
+    llm.llama.close()
+
+
+@pytest.fixture
+def greedy_registry(tmp_path) -> PersonaRegistry:
+    """One persona at temperature 0, so replies can be compared with a direct greedy generation."""
+    (tmp_path / "greedy.yaml").write_text(GREEDY_PERSONA)
+    return PersonaRegistry.from_directory(tmp_path, "greedy")

@@ -16,7 +16,6 @@ from nono.core.errors import (
     UnknownPersona,
     UserFacingError,
 )
-from nono.core.llm.fake import FakeLLM
 
 USER = "terminal:alice"
 

@@ -6,33 +6,10 @@ import pytest
 
 from nono.core.chat import ChatService
 from nono.core.llm.base import ChatMessage
-from nono.core.personas import PersonaRegistry
 
 pytestmark = pytest.mark.slow
 
-GREEDY_PERSONA = """\
-name: greedy
-display_name: Greedy
-system_prompt: You are a helpful assistant. Answer in one short sentence.
-temperature: 0
-max_tokens: 40
-"""
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture(scope="module")
-def local_llm():
-    from nono.core.llm.local_llm import LocalLLM
-
-    llm = LocalLLM(n_ctx=2048, n_threads=2)
-    yield llm
-    llm.llama.close()
-
-
-@pytest.fixture
-def greedy_registry(tmp_path) -> PersonaRegistry:
-    (tmp_path / "greedy.yaml").write_text(GREEDY_PERSONA)
-    return PersonaRegistry.from_directory(tmp_path, "greedy")
 
 
 @pytest.fixture

@@ -13,29 +13,7 @@ from tests.fakes.telegram_server import FakeTelegram
 
 pytestmark = pytest.mark.slow
 
-GREEDY_PERSONA = """\
-name: greedy
-display_name: Greedy
-system_prompt: You are a helpful assistant. Answer in one short sentence.
-temperature: 0
-max_tokens: 40
-"""
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture(scope="module")
-def local_llm():
-    from nono.core.llm.local_llm import LocalLLM
-
-    llm = LocalLLM(n_ctx=2048, n_threads=2)
-    yield llm
-    llm.llama.close()
-
-
-@pytest.fixture
-def greedy_registry(tmp_path) -> PersonaRegistry:
-    (tmp_path / "greedy.yaml").write_text(GREEDY_PERSONA)
-    return PersonaRegistry.from_directory(tmp_path, "greedy")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from nono.adapters.telegram_pacing import GROUP_INTERVAL, PRIVATE_INTERVAL
-from nono.core.llm.fake import FakeLLM
 from tests.adapters.telegram.conftest import ALICE, BOB, GROUP
 from tests.fakes.telegram_html import utf16
 from tests.fakes.telegram_server import Call, FakeTelegram
