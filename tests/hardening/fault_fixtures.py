@@ -1,0 +1,159 @@
+"""Shared pieces of the fault and abuse tests: Nono wired from Settings the way `nono run` wires it.
+
+`running_nono(settings)` opens the real services (`open_services`: SQLite under the test's
+data dir, the configured LLM backend or a given FakeLLM, limits from the settings) and serves
+the real sidecar app in-process, so every test can read `/metrics` and `/ready` next to what a
+user saw. Remote servers are the loopback fakes that speak their wire protocols (Ollama's
+NDJSON API, Telegram's Bot API). Import the fixtures you use into the test module.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from nono.adapters.telegram_adapter import telegram_running
+from nono.bot.services import Services, open_services
+from nono.bot.settings import Settings
+from nono.bot.sidecar import create_sidecar_app
+from nono.core.llm.base import LLM
+from tests.bot.sidecar.helpers import AUTH, TOKEN, metric_value
+from tests.conftest import ROOT
+from tests.fakes.ollama_server import DEFAULT_MODEL, FakeOllama
+from tests.fakes.telegram_server import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram_server import FakeTelegram, running_telegram
+
+ALICE, BOB = 1001, 1002
+GROUP = -1001234567890
+
+
+def nono_settings(tmp_path: Path, **values: Any) -> Settings:
+    """Settings isolated from the environment: SQLite in the test's directory, the shipped personas."""
+    values.setdefault("admin_token", TOKEN)
+    values.setdefault("data_dir", tmp_path / "data")
+    values.setdefault("personas_dir", ROOT / "personas")
+    return Settings(_env_file=None, **values)
+
+
+def ollama_settings(tmp_path: Path, host: str, **values: Any) -> Settings:
+    """LLM_BACKEND=ollama pointed at `host`, with the fake's model."""
+    return nono_settings(tmp_path, llm_backend="ollama", ollama_host=host, model_name=DEFAULT_MODEL, **values)
+
+
+class MetricsDelta:
+    """How much each series moved between two scrapes."""
+
+    def __init__(self, before: str, after: str) -> None:
+        self.before, self.after = before, after
+
+    def __call__(self, name: str, **labels: str) -> float:
+        return metric_value(self.after, name, **labels) - metric_value(self.before, name, **labels)
+
+
+@dataclass
+class Nono:
+    """The running services and an HTTP client of their sidecar."""
+
+    services: Services
+    client: TestClient
+
+    async def chat(self, user_id: str, message: str, **extra: Any) -> tuple[int, dict[str, Any], Any]:
+        """POST /chat; returns status, JSON body and headers."""
+        response = await self.client.post("/chat", headers=AUTH, json={"user_id": user_id, "message": message, **extra})
+        return response.status, await response.json(content_type=None), response.headers
+
+    async def scrape(self) -> str:
+        response = await self.client.get("/metrics", headers=AUTH)
+        assert response.status == 200
+        return await response.text()
+
+    async def ready(self) -> tuple[int, dict[str, str]]:
+        response = await self.client.get("/ready")
+        return response.status, (await response.json())["checks"]
+
+    async def stored(self, user_id: str) -> list[tuple[str, str]]:
+        """The user's whole stored history as (role, content)."""
+        return [(m.role, m.content) for m in await self.services.chat.history(user_id, 1000)]
+
+
+@asynccontextmanager
+async def running_nono(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
+    """Open the services from `settings` and serve their sidecar until the block exits."""
+    async with open_services(settings, llm=llm) as services:
+        async with TestClient(TestServer(create_sidecar_app(services))) as client:
+            yield Nono(services, client)
+
+
+class ClosedPort:
+    """A loopback port bound but not listening: connections are refused, and nobody else takes it."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+
+    def release(self) -> None:
+        """Free the port, so a server can start listening on it."""
+        self._sock.close()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[ClosedPort]:
+    port = ClosedPort()
+    yield port
+    port.release()
+
+
+@asynccontextmanager
+async def ollama_on_port(closed: ClosedPort) -> AsyncIterator[FakeOllama]:
+    """A FakeOllama listening on a port that refused connections until now (a model server coming back)."""
+    closed.release()
+    port = closed.port
+    server = FakeOllama()
+    runner = web.AppRunner(server.app(), handler_cancellation=True, shutdown_timeout=2.0, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        server.url = f"http://127.0.0.1:{port}"
+        yield server
+    finally:
+        server.close()
+        await runner.cleanup()
+    assert not server.problems, server.problems
+
+
+@pytest.fixture
+def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PTB 22 warns whenever it builds a RetryAfter unless this opt-in is set (warnings are errors here)."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+
+
+@pytest.fixture
+async def tg(ptb_timedelta: None) -> AsyncIterator[FakeTelegram]:
+    """The loopback Bot API with Alice, Bob and a group."""
+    async with running_telegram() as fake:
+        fake.add_user(ALICE, "Alice", "alice")
+        fake.add_user(BOB, "Bob", "bob")
+        fake.add_group(GROUP, "Nono Club")
+        yield fake
+
+
+def telegram_values(tg: FakeTelegram) -> dict[str, Any]:
+    """The settings that point the Telegram adapter at the loopback Bot API."""
+    return {"telegram_token": TELEGRAM_TOKEN, "telegram_base_url": tg.base_url}
+
+
+@asynccontextmanager
+async def nono_with_telegram(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
+    """`running_nono` plus the Telegram adapter (long polling the loopback Bot API) on the same services."""
+    async with running_nono(settings, llm=llm) as nono:
+        async with telegram_running(nono.services):
+            yield nono
