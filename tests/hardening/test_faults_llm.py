@@ -180,7 +180,7 @@ async def test_a_telegram_user_is_told_nothing_is_stored_the_error_is_counted_an
 async def test_other_users_are_answered_while_one_users_model_call_hangs(
     tmp_path: Path, ollama: FakeOllama, tg: FakeTelegram
 ) -> None:
-    settings = ollama_settings(tmp_path, ollama.url, llm_timeout=2, **telegram_values(tg))
+    settings = ollama_settings(tmp_path, ollama.url, llm_timeout=1, **telegram_values(tg))
     async with nono_with_telegram(settings) as nono:
         ollama.enqueue([], end="stall")
         tg.say(tg.users[ALICE], tg.chats[ALICE], "hello?")
