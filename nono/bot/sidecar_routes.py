@@ -69,12 +69,20 @@ async def start_session(request: web.Request) -> web.Response:
 
 
 async def chat_turn(request: web.Request) -> web.Response:
-    """A whole turn; a given persona is switched to first, exactly like PUT /session/{user_id}/persona."""
+    """A whole turn; a given persona is switched to first, exactly like PUT /session/{user_id}/persona.
+
+    The switch waits until the turn is admitted (input, line, rate limit): a refused request changes nothing.
+    """
     body = await read_body(request, ChatIn)
     chat = services_of(request).chat
     if body.persona is not None:
-        await chat.set_persona(body.user_id, body.persona)
-    reply = await chat.reply(body.user_id, body.message)
+        chat.personas.get(body.persona)  # an unknown persona is a 404 before the turn counts against any limit
+    reply = chat.stream(body.user_id, body.message)
+    async with reply:
+        if body.persona is not None and reply.refusal is None:
+            await chat.set_persona(body.user_id, body.persona)
+        async for _ in reply:  # a refused turn raises its refusal here, and is counted like any failed turn
+            pass
     assert reply.persona is not None  # set by every finished turn
     out = ChatOut(user_id=body.user_id, reply=reply.text, persona=reply.persona.name, incomplete=reply.incomplete)
     return _json(out)

@@ -58,6 +58,15 @@ class Reply:
     def text(self) -> str:
         return "".join(self.parts)
 
+    @property
+    def refusal(self) -> UserFacingError | None:
+        """Why the turn was refused when it was started (bad input, full line, rate limit), else None.
+
+        Iterating a refused reply raises this error. A caller that acts before the turn runs
+        (a persona switch) checks it first, so that a refused request changes nothing.
+        """
+        return self._error
+
     def __aiter__(self) -> Reply:
         return self
 
