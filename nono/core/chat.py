@@ -15,12 +15,16 @@ from nono.core.llm.base import LLM
 from nono.core.models import Message, Session
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
-from nono.core.reply import Reply
+from nono.core.reply import RESTARTING, Reply
 from nono.core.store.base import Store
 from nono.core.turns import TurnRecord
 from nono.core.users import validate_user_id
 
 log = logging.getLogger(__name__)
+
+#: After shutdown's grace, how long stopped replies get to reach their reader and be stored before
+#: the tasks reading them are cancelled (a reader stuck on its platform never asks for the end).
+STOP_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,10 @@ class ChatService:
         self.limits = limits
         self._clock = clock
         self._lines = UserLines()
-        self._generating: set[asyncio.Task] = set()  # tasks iterating a reply right now
-        self._closing = False
+        self._generating: dict[Reply, asyncio.Task] = {}  # replies generating now, and their readers
+        self._idle = asyncio.Event()  # set while nothing is generating
+        self._idle.set()
+        self.closing = False
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
         self._listeners: list[Callable[[TurnRecord], None]] = []
@@ -87,8 +93,8 @@ class ChatService:
         try:
             user_id = validate_user_id(user_id)
             text = self._check_text(text)
-            if self._closing:
-                raise ServiceUnavailable("I'm restarting right now. Please send that again in a minute.")
+            if self.closing:
+                raise ServiceUnavailable(RESTARTING)
             self._check_line(user_id)
             if self._rate is not None:
                 self._rate.check(user_id, self._clock())
@@ -107,17 +113,41 @@ class ChatService:
     async def shutdown(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for `grace` seconds, then stop them.
 
-        A stopped reply is stored marked incomplete; nothing is left half-written.
+        A stopped reply ends for its reader as an incomplete reply and is stored marked so;
+        turns still waiting in line are refused. Nothing is left half-written.
         """
-        self._closing = True
-        running = set(self._generating)
-        if running:
-            log.info("shutdown_waiting", extra={"turns": len(running), "grace": grace})
-            _, late = await asyncio.wait(running, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-            log.info("shutdown_done", extra={"finished": len(running) - len(late), "stopped": len(late)})
+        self.closing = True
+        running = len(self._generating)
+        if not running:
+            return
+        log.info("shutdown_waiting", extra={"turns": running, "grace": grace})
+        await self._settled(grace)
+        late = list(self._generating)
+        for reply in late:
+            reply.stop()
+        if not await self._settled(STOP_WAIT):
+            stuck = list(self._generating.values())
+            for task in stuck:
+                task.cancel()  # the reply is stored as it is when the cancel lands
+            await asyncio.gather(*stuck, return_exceptions=True)
+        log.info("shutdown_done", extra={"finished": running - len(late), "stopped": len(late)})
+
+    async def _settled(self, timeout: float) -> bool:
+        """Wait until no reply is generating; False if `timeout` seconds pass first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _turn_started(self, reply: Reply) -> None:
+        self._generating[reply] = asyncio.current_task()
+        self._idle.clear()
+
+    def _turn_ended(self, reply: Reply) -> None:
+        self._generating.pop(reply, None)
+        if not self._generating:
+            self._idle.set()
 
     def waiting(self, user_id: str) -> int:
         """Turns of this user queued or running."""

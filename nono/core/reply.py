@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from nono.core.errors import ModelUnavailable, NonoError, UserFacingError
+from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
 from nono.core.llm.base import GenerationOptions
 from nono.core.memory import build_prompt
 from nono.core.models import Message, Session
@@ -23,13 +23,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: What a user is told when a turn cannot run because Nono is shutting down.
+RESTARTING = "I'm restarting right now. Please send that again in a minute."
+
 
 class Reply:
     """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
 
     Closing it early (or cancelling the task that iterates it) stores what was generated,
-    marked incomplete. Use `async with` (or `await aclose()`) so an abandoned reply gives
-    its place in line back.
+    marked incomplete. `stop()` (shutdown) ends it at once but normally: the reader gets
+    the end of the stream, with `incomplete` set. Use `async with` (or `await aclose()`) so
+    an abandoned reply gives its place in line back.
     """
 
     def __init__(
@@ -53,6 +57,8 @@ class Reply:
         self.incomplete = False
         self.done = False
         self.session: Session | None = None
+        self._stopping = False
+        self._stop_scope: asyncio.Timeout | None = None
 
     @property
     def text(self) -> str:
@@ -82,6 +88,12 @@ class Reply:
         elif self._ticket is not None:
             self._ticket.leave()
 
+    def stop(self) -> None:
+        """End the reply at its next chunk, or now if it is waiting for one; what was said is kept, marked."""
+        self._stopping = True
+        if self._stop_scope is not None:
+            self._stop_scope.reschedule(asyncio.get_running_loop().time())
+
     async def __aenter__(self) -> Reply:
         return self
 
@@ -94,15 +106,16 @@ class Reply:
             if self._error is not None:
                 raise self._error
             await self._ticket.wait()
+            if self._chat.closing:  # queued behind a turn that ended during shutdown
+                raise ServiceUnavailable(RESTARTING)
             record.started = time.monotonic()
-            task = asyncio.current_task()
-            self._chat._generating.add(task)
+            self._chat._turn_started(self)
             try:
                 async with aclosing(self._generate(record)) as chunks:
                     async for chunk in chunks:
                         yield chunk
             finally:
-                self._chat._generating.discard(task)
+                self._chat._turn_ended(self)
             record.outcome = "incomplete" if self.incomplete else "ok"
         except UserFacingError as exc:
             record.outcome, record.error = "error", exc.code
@@ -145,7 +158,7 @@ class Reply:
 
     async def _pieces(self, stream: AsyncIterator[str], record: TurnRecord) -> AsyncIterator[str]:
         """Non-empty chunks, recorded, and capped at MAX_REPLY_CHARS."""
-        async for chunk in stream:
+        while (chunk := await self._next(stream)) is not None:
             if not chunk:
                 continue
             if record.first_token is None:
@@ -156,6 +169,27 @@ class Reply:
             yield chunk
             if self.incomplete:  # hit MAX_REPLY_CHARS
                 return
+
+    async def _next(self, stream: AsyncIterator[str]) -> str | None:
+        """The next chunk; None at the end of the stream, or when `stop()` ends the reply."""
+        if self._stopping:
+            return self._stopped()
+        # A scope that stop() can expire: it interrupts only this wait, never the reader's own code.
+        scope = self._stop_scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                return await anext(stream, None)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            return self._stopped()
+        finally:
+            self._stop_scope = None
+
+    def _stopped(self) -> None:
+        if not self.parts:  # nothing said yet: nothing worth keeping, tell the user why
+            raise ServiceUnavailable(RESTARTING)
+        self.incomplete = True
 
     def _cap(self, chunk: str) -> str:
         room = self._chat.limits.max_reply_chars - len(self.text)
