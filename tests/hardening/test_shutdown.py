@@ -27,10 +27,13 @@ from nono.core.llm.fake import FakeLLM
 from nono.core.reply import RESTARTING
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.fakes.ollama_server import DEFAULT_MODEL, running_ollama
+from tests.fakes.telegram_server import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram_server import running_telegram
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "shutdown-test-admin-token"
+ALICE, BOB = 1001, 1002
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GRACE = 2.0
 #: Generous: the process must be gone well after the grace period, even on a loaded machine.
@@ -191,6 +194,54 @@ async def test_sigterm_lets_quick_replies_finish_stores_slow_ones_incomplete_and
         assert delivered and full.startswith(delivered) and len(delivered) < len(full)
     with sqlite3.connect(tmp_path / "data" / "nono.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.slow
+async def test_sigterm_to_nono_run_delivers_replies_in_flight_on_telegram_before_closing(tmp_path: Path) -> None:
+    """`nono run` with the Telegram adapter: each person gets their reply as a finished message, the
+    quick one whole, the long one as far as it got (exactly what is stored, marked incomplete)."""
+    port = free_port()
+    async with running_ollama() as (ollama_url, ollama), running_telegram() as tg:
+        alice, bob = tg.add_user(ALICE, "Alice"), tg.add_user(BOB, "Bob")
+        ollama.enqueue(SLOW, delay=0.1)  # Bob's
+        ollama.enqueue(QUICK, delay=0.3)  # Alice's
+        env = nono_env(tmp_path, ollama_url, port)
+        env.update(TELEGRAM_TOKEN=TELEGRAM_TOKEN, TELEGRAM_BASE_URL=tg.base_url, PTB_TIMEDELTA="true")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nono", "run", cwd=tmp_path, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        nono = NonoProcess(process)
+        try:
+            await nono.logged("telegram_running")
+            tg.say(bob, tg.chats[BOB], "Tell me everything.")
+            await tg.wait_for(lambda: tg.calls_to("sendMessageDraft", BOB))  # Bob sees it being written
+            tg.say(alice, tg.chats[ALICE], "Quick question?")
+            await tg.wait_for(lambda: len(ollama.chat_requests) == 2)
+            process.send_signal(signal.SIGTERM)
+            code = await nono.exit_code(GRACE + EXIT_MARGIN)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        shown = {ALICE: tg.shown(ALICE), BOB: tg.shown(BOB)}
+
+    log = "\n".join(nono.lines)
+    assert code == 0, log
+    store = SQLiteStore(tmp_path / "data" / "nono.sqlite3")
+    try:
+        alice_history = await store.history(f"telegram:{ALICE}", 10)
+        bob_history = await store.history(f"telegram:{BOB}", 10)
+    finally:
+        await store.aclose()
+    assert shown[ALICE] == ["Quick answer here."], log
+    assert [(m.content, m.incomplete) for m in alice_history] == [
+        ("Quick question?", False), ("Quick answer here.", False)
+    ]  # fmt: skip
+    [question, partial] = bob_history
+    assert question.content == "Tell me everything." and partial.incomplete
+    assert "".join(SLOW).startswith(partial.content) and 0 < len(partial.content) < len("".join(SLOW))
+    assert shown[BOB] == [partial.content.strip()], "Bob got what was kept, as a finished message"
 
 
 # -- the same rules in-process, on ChatService -------------------------------------------------------
