@@ -17,7 +17,6 @@ from tests.fakes.ollama_server import FakeOllama, running_ollama
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.fault_fixtures import (  # noqa: F401 (fixtures)
     ALICE,
-    BOB,
     ClosedPort,
     MetricsDelta,
     closed_port,
@@ -175,19 +174,3 @@ async def test_a_telegram_user_is_told_nothing_is_stored_the_error_is_counted_an
         assert await nono.ready() == (200, {"store": "ok", "llm": "ok", "telegram": "ok"})
         delta = MetricsDelta(before, await nono.scrape())
         assert delta("nono_turns_total", platform="telegram", outcome="ok") == 1
-
-
-async def test_other_users_are_answered_while_one_users_model_call_hangs(
-    tmp_path: Path, ollama: FakeOllama, tg: FakeTelegram
-) -> None:
-    settings = ollama_settings(tmp_path, ollama.url, llm_timeout=1, **telegram_values(tg))
-    async with nono_with_telegram(settings) as nono:
-        ollama.enqueue([], end="stall")
-        tg.say(tg.users[ALICE], tg.chats[ALICE], "hello?")
-        await tg.wait_for(lambda: len(ollama.chat_requests) == 1)
-        ollama.enqueue(["Hi Bob."])
-        tg.say(tg.users[BOB], tg.chats[BOB], "hi")
-        await tg.wait_for(lambda: tg.shown(BOB) == ["Hi Bob."])
-        assert TOO_SLOW not in tg.shown(ALICE), "Bob was answered while Alice's call still hung"
-        await tg.wait_for(lambda: tg.shown(ALICE) == [TOO_SLOW])
-        assert await nono.stored(f"telegram:{ALICE}") == []
