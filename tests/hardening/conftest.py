@@ -11,6 +11,9 @@ import pytest
 
 from nono.core.chat import ChatLimits
 
+# The fault and abuse tests' fixtures (loopback Telegram, a refusing port), shared by their modules.
+from tests.hardening.fault_fixtures import closed_port, ptb_timedelta, tg  # noqa: F401
+
 #: Fifty messages from one person plus slack: the flood tests lift the per-user limits on purpose.
 FLOOD = 50
 FLOOD_LIMITS = ChatLimits(max_pending_per_user=FLOOD + 10, rate_limit_per_minute=None)

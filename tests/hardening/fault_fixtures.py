@@ -87,9 +87,11 @@ class Nono:
 @asynccontextmanager
 async def running_nono(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
     """Open the services from `settings` and serve their sidecar until the block exits."""
-    async with open_services(settings, llm=llm) as services:
-        async with TestClient(TestServer(create_sidecar_app(services))) as client:
-            yield Nono(services, client)
+    async with (
+        open_services(settings, llm=llm) as services,
+        TestClient(TestServer(create_sidecar_app(services))) as client,
+    ):
+        yield Nono(services, client)
 
 
 class ClosedPort:
@@ -154,6 +156,5 @@ def telegram_values(tg: FakeTelegram) -> dict[str, Any]:
 @asynccontextmanager
 async def nono_with_telegram(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
     """`running_nono` plus the Telegram adapter (long polling the loopback Bot API) on the same services."""
-    async with running_nono(settings, llm=llm) as nono:
-        async with telegram_running(nono.services):
-            yield nono
+    async with running_nono(settings, llm=llm) as nono, telegram_running(nono.services):
+        yield nono

@@ -23,17 +23,15 @@ from nono.core.errors import Busy
 from nono.core.llm.fake import FakeLLM
 from tests.fakes.ollama_server import running_ollama
 from tests.fakes.telegram_server import FakeTelegram
-from tests.hardening.fault_fixtures import (  # noqa: F401 (fixtures)
+from tests.hardening.fault_fixtures import (
     ALICE,
     BOB,
     MetricsDelta,
     nono_settings,
     nono_with_telegram,
     ollama_settings,
-    ptb_timedelta,
     running_nono,
     telegram_values,
-    tg,
 )
 
 SLOW_DOWN = re.compile(r"Slow down a little: try again in (\d+) s\.")
@@ -83,27 +81,29 @@ async def test_a_refused_chat_request_switches_no_persona(tmp_path: Path) -> Non
 
 
 async def test_beyond_llm_max_queue_users_are_told_the_bot_is_busy_at_once(tmp_path: Path) -> None:
-    async with running_ollama() as (url, ollama):
-        async with running_nono(ollama_settings(tmp_path, url, llm_max_queue=1)) as nono:
-            before = await nono.scrape()
-            ollama.enqueue([f"w{i} " for i in range(30)], delay=0.05)
-            first = asyncio.create_task(nono.chat("rest:ann", "a long one"))
-            while not ollama.chat_requests:
-                await asyncio.sleep(0.01)
+    async with (
+        running_ollama() as (url, ollama),
+        running_nono(ollama_settings(tmp_path, url, llm_max_queue=1)) as nono,
+    ):
+        before = await nono.scrape()
+        ollama.enqueue([f"w{i} " for i in range(30)], delay=0.1)  # three seconds of streaming
+        first = asyncio.create_task(nono.chat("rest:ann", "a long one"))
+        while not ollama.chat_requests:
+            await asyncio.sleep(0.01)
 
-            status, body, _ = await nono.chat("rest:bob", "me too")
+        status, body, _ = await nono.chat("rest:bob", "me too")
 
-            assert not first.done(), "Bob was refused while Ann's reply was still streaming, not after it"
-            assert (status, body["code"], body["detail"]) == (503, "busy", str(Busy()))
-            assert len(ollama.chat_requests) == 1, "the refused turn never reached the model server"
-            assert (await first)[0] == 200
-            assert await nono.stored("rest:bob") == []
-            delta = MetricsDelta(before, await nono.scrape())
-            assert delta("nono_errors_total", kind="busy") == 1
-            assert delta("nono_turns_total", platform="rest", outcome="ok") == 1
+        assert not first.done(), "Bob was refused while Ann's reply was still streaming, not after it"
+        assert (status, body["code"], body["detail"]) == (503, "busy", str(Busy()))
+        assert len(ollama.chat_requests) == 1, "the refused turn never reached the model server"
+        assert (await first)[0] == 200
+        assert await nono.stored("rest:bob") == []
+        delta = MetricsDelta(before, await nono.scrape())
+        assert delta("nono_errors_total", kind="busy") == 1
+        assert delta("nono_turns_total", platform="rest", outcome="ok") == 1
 
-            ollama.enqueue(["Now it's", " your turn."])
-            assert (await nono.chat("rest:bob", "me too"))[1]["reply"] == "Now it's your turn."
+        ollama.enqueue(["Now it's", " your turn."])
+        assert (await nono.chat("rest:bob", "me too"))[1]["reply"] == "Now it's your turn."
 
 
 # -- Telegram ----------------------------------------------------------------------------------------

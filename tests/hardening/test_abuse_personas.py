@@ -28,14 +28,12 @@ from nono.core.personas import PersonaRegistry
 from tests.bot.sidecar.helpers import AUTH
 from tests.conftest import ROOT
 from tests.fakes.telegram_server import FakeTelegram
-from tests.hardening.fault_fixtures import (  # noqa: F401 (fixtures)
+from tests.hardening.fault_fixtures import (
     ALICE,
     nono_settings,
     nono_with_telegram,
-    ptb_timedelta,
     running_nono,
     telegram_values,
-    tg,
 )
 
 OUTSIDE = "name: outside\ndisplay_name: Outsider\nsystem_prompt: You were never loaded.\n"

@@ -22,7 +22,7 @@ from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 
-LONG_REPLY = [f"{'Sentence number %02d keeps the reply going and going.' % i:<100}" for i in range(40)]
+LONG_REPLY = [f"Sentence number {i:02d} keeps the reply going and going.".ljust(100) for i in range(40)]
 #: The fastest STREAM_EDIT_INTERVAL: a write failure is noticed well before the reply is complete.
 EDIT_INTERVAL = 0.2
 

@@ -15,18 +15,15 @@ import pytest
 from nono.core.llm.ollama_llm import BROKEN, SERVER_BUSY, TOO_SLOW, UNREACHABLE
 from tests.fakes.ollama_server import FakeOllama, running_ollama
 from tests.fakes.telegram_server import FakeTelegram
-from tests.hardening.fault_fixtures import (  # noqa: F401 (fixtures)
+from tests.hardening.fault_fixtures import (
     ALICE,
     ClosedPort,
     MetricsDelta,
-    closed_port,
     nono_with_telegram,
     ollama_on_port,
     ollama_settings,
-    ptb_timedelta,
     running_nono,
     telegram_values,
-    tg,
 )
 
 #: LLM_TIMEOUT for these tests: long enough for loopback, short enough to wait out.

@@ -2,9 +2,10 @@
 
 The adapter's tests cover a 429 on `editMessageText` (private chat, edit streaming) and a
 "can't parse entities" on `sendMessage`; here the other methods a streamed reply uses get the
-same treatment: a 429 with `retry_after` on `sendMessage` (private and group) and on
-`sendMessageDraft`, and a 400 "can't parse entities" on `editMessageText` and on
-`sendMessageDraft`. Private chats throughout: their one-second pacing keeps the waits short. Each time the person sees the whole reply, exactly once.
+same treatment: a 429 with `retry_after` on `sendMessage` (the final message after drafts, and
+the first message of a reply grown by edits) and on `sendMessageDraft`, and a 400 "can't parse
+entities" on `editMessageText` and on `sendMessageDraft`. Private chats throughout: their
+one-second pacing keeps the waits short. Each time the person sees the whole reply, once.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import pytest
 
 from nono.core.llm.fake import FakeLLM
 from tests.fakes.telegram_server import Call, FakeTelegram
-from tests.hardening.fault_fixtures import (  # noqa: F401 (fixtures)
+from tests.hardening.fault_fixtures import (
     ALICE,
     nono_settings,
     nono_with_telegram,
-    ptb_timedelta,
     telegram_values,
-    tg,
 )
 
 WORDS = [f"word{i} " for i in range(11)] + ["end."]
@@ -40,7 +39,8 @@ def flood(tg: FakeTelegram, method: str) -> None:
 
 def calls_after(tg: FakeTelegram, refused: Call, chat_id: int) -> list[Call]:
     posting = ("sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage")
-    return [c for c in tg.calls if c.method in posting and str(c.params.get("chat_id")) == str(chat_id) and c.at > refused.at]
+    in_chat = [c for c in tg.calls if c.method in posting and str(c.params.get("chat_id")) == str(chat_id)]
+    return [c for c in in_chat if c.at > refused.at]
 
 
 def refused_call(tg: FakeTelegram, method: str, status: int) -> Call:
@@ -85,7 +85,7 @@ async def test_a_flood_wait_on_a_draft_is_waited_out_and_drafts_go_on(
     tmp_path: Path, tg: FakeTelegram, fake_llm: FakeLLM
 ) -> None:
     flood(tg, "sendMessageDraft")
-    fake_llm.enqueue(WORDS, delay=0.15)  # still writing after the wait
+    fake_llm.enqueue(WORDS, delay=0.2)  # still writing well after the wait
     await run_turn(tmp_path, tg, fake_llm, ALICE, "go", REPLY)
 
     assert tg.shown(ALICE) == [REPLY]
@@ -101,7 +101,7 @@ async def test_formatting_refused_in_an_edit_is_resent_as_plain_text(
 ) -> None:
     tg.refuse_drafts = True  # the reply grows by edits
     tg.inject("editMessageText", 400, ENTITY_ERROR, when=lambda params: params.get("parse_mode") == "HTML")
-    fake_llm.enqueue(MARKDOWN, delay=0.25)
+    fake_llm.enqueue(MARKDOWN, delay=0.4)  # still writing after the refusal
     await run_turn(tmp_path, tg, fake_llm, ALICE, "format it", MARKDOWN_REPLY)
 
     assert tg.shown(ALICE) == [MARKDOWN_REPLY], "the whole reply, as plain text"
@@ -116,7 +116,7 @@ async def test_formatting_refused_in_a_draft_is_resent_as_plain_text(
     tmp_path: Path, tg: FakeTelegram, fake_llm: FakeLLM
 ) -> None:
     tg.inject("sendMessageDraft", 400, ENTITY_ERROR, when=lambda params: params.get("parse_mode") == "HTML")
-    fake_llm.enqueue(MARKDOWN, delay=0.25)
+    fake_llm.enqueue(MARKDOWN, delay=0.4)  # still writing after the refusal
     stored = await run_turn(tmp_path, tg, fake_llm, ALICE, "format it", MARKDOWN_REPLY)
 
     assert tg.shown(ALICE) == [MARKDOWN_REPLY]
