@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from nono import __version__
-from nono.bot.logging_setup import setup_logging
+from nono.bot.logging_setup import secret_values, setup_logging
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError, PersonaConfigError
 from nono.core.personas import load_personas
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # In the terminal chat, routine INFO lines would interleave with the conversation.
     quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ
-    setup_logging("WARNING" if quiet else settings.log_level)
+    setup_logging("WARNING" if quiet else settings.log_level, secrets=secret_values(settings))
     try:
         if args.command == "personas":
             return check_personas(Path(args.directory) if args.directory else settings.personas_dir)

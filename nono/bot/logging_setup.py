@@ -5,16 +5,61 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, SecretStr
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Fields that may carry what a user wrote: kept out of the log unless DEBUG is on.
 _TEXT_FIELDS = {"text", "content", "reply", "message_text"}
+#: What a secret is replaced with in a log line.
+REDACTED = "[redacted]"
+# Shorter values would blot out ordinary words all over the log; no real token is this short.
+_MIN_SECRET_CHARS = 4
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every configured secret: the value of each SecretStr setting; for a URL, only its password."""
+    values = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if not isinstance(value, SecretStr):
+            continue
+        text = value.get_secret_value()
+        if "://" in text:  # REDIS_URL: host and port are useful in logs, the password is the secret
+            text = urlsplit(text).password or ""
+        values.append(text)
+    return [v for v in values if len(v.strip()) >= _MIN_SECRET_CHARS]
+
+
+class Redactor:
+    """Replaces known secrets in text, as written and as they look inside URLs and JSON strings."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms = set()
+        for secret in secrets:
+            forms |= {secret, quote(secret, safe=""), quote(secret), json.dumps(secret, ensure_ascii=False)[1:-1]}
+        # Longest first, so a secret containing another is replaced whole.
+        self._forms = sorted((f for f in forms if len(f) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
 
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as a single JSON line."""
+    """Format a record as a single JSON line, with any known secret redacted from all of it."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        # A second line of defence: secrets are never logged on purpose, but a third-party
+        # library may put one in a message (PTB's request URLs carry the bot token).
+        self._redact = Redactor(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
@@ -30,16 +75,16 @@ class JsonFormatter(logging.Formatter):
             data[key] = value
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return self._redact(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def setup_logging(level: str = "INFO", stream=None) -> None:
-    """Send every log record to `stream` (stderr) as JSON lines at `level`."""
+def setup_logging(level: str = "INFO", stream=None, secrets: Iterable[str] = ()) -> None:
+    """Send every log record to `stream` (stderr) as JSON lines at `level`, with `secrets` redacted."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter (HTTP request lines may include bot tokens in URLs) stays at WARNING.
-    for noisy in ("httpx", "httpcore", "discord", "telegram", "aiohttp.access", "asyncio"):
+    for noisy in ("httpx", "httpcore", "discord", "telegram", "aiohttp.access", "asyncio", "markdown_it"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
