@@ -116,4 +116,3 @@ async def test_default_limits_refuse_the_excess_clearly_and_keep_the_accepted_in
     now[0] += 61  # a minute later the window has moved on
     llm.enqueue("welcome back")
     assert (await chat.reply(ALICE, "again")).text == "welcome back"
-

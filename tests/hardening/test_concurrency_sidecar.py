@@ -51,7 +51,7 @@ async def test_fifty_chat_requests_in_flight_are_answered_in_arrival_order(
     requests = []
     for n in range(FLOOD):
         requests.append(asyncio.create_task(post_chat(client, ALICE, f"message {n}")))
-        await until(lambda: chat.waiting(ALICE) == n + 1, what=f"request {n} to take its place in line")
+        await until(lambda n=n: chat.waiting(ALICE) == n + 1, what=f"request {n} to take its place in line")
     assert not any(r.done() for r in requests)
 
     assert await asyncio.wait_for(post_chat(client, BOB, "quick question"), timeout=10) == (

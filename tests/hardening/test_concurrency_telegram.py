@@ -18,17 +18,17 @@ from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
-from tests.adapters.telegram.conftest import (  # noqa: F401 - fixtures used by name
-    ALICE,
-    BOB,
-    make_services,
-    make_settings,
-    ptb_timedelta,
-    telegram_bot,
-    tg,
-)
+from tests.adapters.telegram import conftest as telegram_fixtures
+from tests.adapters.telegram.conftest import ALICE, BOB
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.conftest import FLOOD, FLOOD_LIMITS, conversation
+
+# The Telegram adapter's own test platform: the loopback Bot API and the adapter running against it.
+tg = telegram_fixtures.tg
+make_settings = telegram_fixtures.make_settings
+make_services = telegram_fixtures.make_services
+telegram_bot = telegram_fixtures.telegram_bot
+ptb_timedelta = telegram_fixtures.ptb_timedelta
 
 ALICE_ID, BOB_ID = f"telegram:{ALICE}", f"telegram:{BOB}"
 

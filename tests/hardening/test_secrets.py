@@ -25,7 +25,6 @@ from urllib.parse import quote
 import aiohttp
 import discord
 import pytest
-import redis.asyncio as aioredis
 import yarl
 
 from nono.bot import cli
@@ -122,7 +121,10 @@ class PasswordRedis(RedisServer):
 @asynccontextmanager
 async def running_nono(settings: Settings) -> AsyncIterator[str]:
     """What `nono run` runs, in this process: services, sidecar, Telegram, Discord. Yields the sidecar URL."""
-    async with open_services(settings, llm=FakeLLM(default_reply="Hello there.")) as services, AsyncExitStack() as stack:
+    async with (
+        open_services(settings, llm=FakeLLM(default_reply="Hello there.")) as services,
+        AsyncExitStack() as stack,
+    ):
         assert await start_parts(services, stack) == ["sidecar", "telegram", "discord"]
         await until(lambda: all(healthy() for healthy in services.adapters.values()), what="adapters ready")
         yield f"http://127.0.0.1:{settings.sidecar_port}"
@@ -157,13 +159,20 @@ async def provoke_the_sidecar(http: aiohttp.ClientSession, url: str) -> dict[str
         "malformed": await exchange(
             http, "POST", f"{url}/chat", data=b"{", headers={**AUTH, "Content-Type": "application/json"}
         ),
-        "invalid": await exchange(http, "POST", f"{url}/chat", json={"user_id": "x", "token": ADMIN_TOKEN},
-                                  headers=AUTH),  # fmt: skip
+        "invalid": await exchange(
+            http, "POST", f"{url}/chat", json={"user_id": "x", "token": ADMIN_TOKEN}, headers=AUTH
+        ),
         "too large": await exchange(http, "POST", f"{url}/chat", json={"message": "x" * 100_000}, headers=AUTH),
-        "unknown persona": await exchange(http, "PUT", f"{url}/session/rest:x/persona", json={"persona": "nope"},
-                                          headers=AUTH),  # fmt: skip
-        "webhook": await exchange(http, "POST", f"{url}/telegram/webhook", json={"update_id": 1},
-                                  headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}),  # fmt: skip
+        "unknown persona": await exchange(
+            http, "PUT", f"{url}/session/rest:x/persona", json={"persona": "nope"}, headers=AUTH
+        ),
+        "webhook": await exchange(
+            http,
+            "POST",
+            f"{url}/telegram/webhook",
+            json={"update_id": 1},
+            headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN},
+        ),
         "websocket without auth": await exchange(http, "GET", f"{url}/ws/chat/rest:x"),
     }
 
@@ -183,8 +192,9 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
     port = free_port()
     async with running_telegram(token=TELEGRAM_TOKEN) as tg:
         tg.add_user(ALICE, "Alice")
+        redis_url = f"redis://:{quote(REDIS_PASSWORD, safe='')}@127.0.0.1:{redis.port}/0"
         settings = Settings(
-            _env_file=None, store="redis", redis_url=f"redis://:{quote(REDIS_PASSWORD, safe='')}@127.0.0.1:{redis.port}/0",
+            _env_file=None, store="redis", redis_url=redis_url,
             discord_token=DISCORD_TOKEN, telegram_token=TELEGRAM_TOKEN, telegram_base_url=tg.base_url,
             telegram_webhook_secret=WEBHOOK_SECRET, admin_token=ADMIN_TOKEN, sidecar_host="127.0.0.1",
             sidecar_port=port, personas_dir=ROOT / "personas", data_dir=tmp_path, log_level="DEBUG",
@@ -227,8 +237,16 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
     assert statuses["up: webhook"] == 403
     assert statuses["redis down: chat"] == 503 and statuses["redis down: ready"] == 503
     assert statuses["redis back: chat"] == 200 and statuses["wrong password: chat"] == 503
-    for event in ("sidecar_listening", "telegram_running", "discord_ready", "telegram_polling_failed",
-                  "telegram_flood_wait", "telegram_api_error", "store_unavailable", "store_recovered"):
+    for event in (
+        "sidecar_listening",
+        "telegram_running",
+        "discord_ready",
+        "telegram_polling_failed",
+        "telegram_flood_wait",
+        "telegram_api_error",
+        "store_unavailable",
+        "store_recovered",
+    ):
         assert f'"event": "{event}"' in log, f"no {event} line: the scenario did not get that far"
     request_lines = [line for line in log.splitlines() if '"logger": "httpx"' in line and "getUpdates" in line]
     assert request_lines and all(f"/bot{REDACTED}/getUpdates" in line for line in request_lines)
@@ -237,8 +255,11 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
 def test_the_cli_configures_logging_with_the_secrets_from_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, restore_logging: None
 ) -> None:
-    for name, value in {"ADMIN_TOKEN": ADMIN_TOKEN, "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
-                        "REDIS_URL": f"redis://:{quote(REDIS_PASSWORD, safe='')}@localhost:6379/0"}.items():
+    for name, value in {
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+        "REDIS_URL": f"redis://:{quote(REDIS_PASSWORD, safe='')}@localhost:6379/0",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)  # no .env here
     assert cli.main(["personas", "check", str(ROOT / "personas")]) == 0

@@ -162,12 +162,18 @@ async def test_sigterm_lets_quick_replies_finish_stores_slow_ones_incomplete_and
     assert (done["finished"], done["stopped"]) == (1, 2), "the quick reply finished; the two slow ones were stopped"
     quick_seen += [f["text"] for f in quick_frames if f["type"] == "chunk"]
     assert quick_closed is None and quick_frames[-1] == {
-        "type": "done", "reply": "Quick answer here.", "persona": "assistant", "incomplete": False
+        "type": "done",
+        "reply": "Quick answer here.",
+        "persona": "assistant",
+        "incomplete": False,
     }, log
     assert "".join(quick_seen) == "Quick answer here."
     slow_seen += [f["text"] for f in slow_frames if f["type"] == "chunk"]
     assert slow_closed is None and slow_frames[-1] == {
-        "type": "done", "reply": "".join(slow_seen), "persona": "assistant", "incomplete": True
+        "type": "done",
+        "reply": "".join(slow_seen),
+        "persona": "assistant",
+        "incomplete": True,
     }, "the cut reply still ends with a done frame saying it is incomplete"
     assert rest_status == 200 and rest_body["incomplete"] is True, rest_body
 
