@@ -124,7 +124,7 @@ class LocalLLM:
 
     async def _start(self, prompt: list[int], options: GenerationOptions) -> tuple[Handoff, asyncio.Future[None]]:
         """Take our place in line, then start the worker; the line is left when the worker ends."""
-        if self._line.held and self._line.waiting >= self.max_queue:
+        if self.queue_depth >= self.max_queue:  # generating + waiting, as the Ollama backend counts
             log.warning("local_llm_busy", extra={"queue_depth": self.queue_depth})
             raise Busy()
         await self._line.enter()

@@ -326,8 +326,8 @@ async def test_a_reader_that_stops_frees_the_model_for_the_next_user(local_llm: 
 
 
 @pytest.mark.slow
-async def test_busy_when_more_than_max_queue_are_waiting(local_llm: LocalLLM, monkeypatch):
-    monkeypatch.setattr(local_llm, "max_queue", 1)
+async def test_busy_when_max_queue_replies_are_generating_or_waiting(local_llm: LocalLLM, monkeypatch):
+    monkeypatch.setattr(local_llm, "max_queue", 2)
     running = local_llm.stream(STORY, greedy(300))
     await anext(running)
     waiting = asyncio.create_task(collect(local_llm, HELLO, greedy(8)))
