@@ -53,6 +53,7 @@ class Reply:
         self._error = error
         self._gen: AsyncIterator[str] | None = None
         self.parts: list[str] = []
+        self._length = 0  # len(self.text), kept so capping each chunk costs O(1)
         self.persona: Persona | None = None
         self.incomplete = False
         self.done = False
@@ -192,10 +193,11 @@ class Reply:
         self.incomplete = True
 
     def _cap(self, chunk: str) -> str:
-        room = self._chat.limits.max_reply_chars - len(self.text)
+        room = self._chat.limits.max_reply_chars - self._length
         if len(chunk) >= room:
             self.incomplete = True
-            return chunk[: max(room, 0)]
+            chunk = chunk[: max(room, 0)]
+        self._length += len(chunk)
         return chunk
 
     async def _save(self, received_at: float) -> None:
