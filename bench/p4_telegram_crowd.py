@@ -15,57 +15,17 @@ Every run checks that each user got exactly one message, the complete reply to t
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import sys
 from typing import Any
 
 from bench.harness import Context, Row, log, median, ms
 from bench.parts import PERSONAS_DIR, PacedLLM, delete_prefix, new_prefix
+from bench.telegram_platform import TOKEN, Platform
 
 REPLY_TOKENS, TOKEN_RATE = 100, 20.0
 IDEAL = REPLY_TOKENS / TOKEN_RATE
 GLOBAL_RATE = 30.0
 GOAL = 1.10
-TOKEN = "123456789:AAFakeTokenForTheLoopbackBotApi_0123"
-
-
-class Platform:
-    """The loopback Telegram process: one JSON command per line in, one JSON answer per line out."""
-
-    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
-        self.process = process
-        self.base_url = base_url
-        self.next_id = 5_000_000
-
-    @classmethod
-    async def start(cls) -> Platform:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.telegram_platform", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-        )
-        line = await process.stdout.readline()
-        if not line:
-            raise RuntimeError("the loopback Telegram process did not start")
-        return cls(process, json.loads(line)["base_url"])
-
-    async def crowd(self, users: int, rate: float, timeout: float) -> dict[str, Any]:
-        """Queue one message from each of `users` new users at once; wait for the outcome."""
-        command = {"cmd": "run", "users": users, "rate": rate, "first_id": self.next_id, "timeout": timeout}
-        self.next_id += 100_000
-        self.process.stdin.write((json.dumps(command) + "\n").encode())
-        await self.process.stdin.drain()
-        return json.loads(await self.process.stdout.readline())
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.stdin.write(b'{"cmd": "quit"}\n')
-            await self.process.stdin.drain()
-            try:
-                await asyncio.wait_for(self.process.wait(), 10)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 async def run(ctx: Context) -> list[Row]:

@@ -49,7 +49,7 @@ class Crowd:
 
 async def run(ctx: Context) -> list[Row]:
     reply_tokens, rounds = ctx.pick((64, 2), (128, 3))
-    llm = LocalLLM(seed=SEED, max_queue=USERS - 1)
+    llm = LocalLLM(seed=SEED, max_queue=USERS)
     try:
         async with sqlite_store(ctx.workdir) as store:
             chat = ChatService(store, llm, bench_personas(max_tokens=reply_tokens), ChatLimits())

@@ -4,12 +4,15 @@
 adapter's tests use: real Bot API envelopes, long-polled getUpdates, HTML parsing) on a free port,
 prints `{"base_url": ...}`, then reads one JSON command per line on stdin:
 
-    {"cmd": "run", "users": 1000, "rate": 30, "first_id": 5000000, "timeout": 120}
+    {"cmd": "run", "users": 1000, "rate": 30, "first_id": 5000000, "timeout": 120, "reply": null}
     {"cmd": "quit"}
 
 A run adds `users` private chats, queues one message from each at the same moment, and answers
 with a JSON line once every chat shows its complete reply (or at the timeout): wall time, replies
-complete / lost / duplicated, and the calls it saw. With `rate` > 0 it applies Telegram's global
+complete / lost / duplicated, and the calls it saw. A reply is complete when the chat shows exactly
+`reply`, or (null) the benchmark's paced LLM's answer to that user's message.
+With `--ollama N` it also serves the project's loopback Ollama (`tests.fakes.ollama_server`) with
+N short replies queued, for a `nono run` whose LLM_BACKEND is ollama. With `rate` > 0 it applies Telegram's global
 flood limit: messages (sendMessage, editMessageText, sendMessageDraft) beyond `rate` per second
 (a token bucket holding one second's worth) get Telegram's 429 with `retry_after`.
 """
@@ -17,7 +20,9 @@ flood limit: messages (sendMessage, editMessageText, sendMessageDraft) beyond `r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import sys
 import time
 from collections import Counter
@@ -25,11 +30,18 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.ollama_server import DEFAULT_MODEL, running_ollama
 from tests.fakes.telegram_methods import ApiError
+from tests.fakes.telegram_server import TOKEN as FAKE_TOKEN
 from tests.fakes.telegram_server import FakeTelegram
 
 LIMITED = frozenset({"sendMessage", "editMessageText", "sendMessageDraft"})
 REPLY_TOKENS = 100
+OLLAMA_REPLY = ["Hi", " there", "!"]
+
+
+#: The bot token the loopback Bot API accepts.
+TOKEN = FAKE_TOKEN
 
 
 def message_text(user_id: int) -> str:
@@ -54,10 +66,10 @@ class CrowdTelegram(FakeTelegram):
         self.counts: Counter[str] = Counter()
         self.all_done = asyncio.Event()
 
-    def start_run(self, users: list[int], rate: float) -> float:
+    def start_run(self, users: list[int], rate: float, reply: str | None = None) -> float:
         """Queue one message from each user, all at once; return the moment they were queued."""
         self.rate, self._tokens, self._refilled = rate, rate, time.monotonic()
-        self.expected = {uid: expected_reply(uid) for uid in users}
+        self.expected = {uid: expected_reply(uid) if reply is None else reply for uid in users}
         self.done_at, self.counts, self.all_done = {}, Counter(), asyncio.Event()
         people = [self.add_user(uid, f"User{uid}") for uid in users]
         started = time.monotonic()
@@ -103,7 +115,7 @@ class CrowdTelegram(FakeTelegram):
         for (chat_id, _), message in sorted(self.messages.items()):
             if message["from"] == self.bot:
                 shown.setdefault(chat_id, []).append(message["text"])
-        complete = {uid for uid in self.expected if shown.get(uid) == [self.expected[uid]]}
+        complete = {uid for uid, text in self.expected.items() if _complete(shown.get(uid, []), text)}
         extra = [uid for uid in self.expected if len(shown.get(uid, [])) > 1]
         wrong = [uid for uid in self.expected if uid not in complete]
         samples = {str(uid): [text[:80] for text in shown.get(uid, [])] for uid in (wrong[:2] + extra[:2])}
@@ -125,7 +137,68 @@ class CrowdTelegram(FakeTelegram):
         }
 
 
-async def serve() -> None:
+class Platform:
+    """The client side: starts this module as a process and talks to it, one JSON line each way."""
+
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.info: dict[str, Any] = {}
+        self.next_id = 5_000_000
+
+    @classmethod
+    async def start(cls, ollama_replies: int = 0) -> Platform:
+        """Start the process; with `ollama_replies`, it also serves a loopback Ollama (see `info`)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.telegram_platform", "--ollama", str(ollama_replies),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        line = await process.stdout.readline()
+        if not line:
+            raise RuntimeError("the loopback Telegram process did not start")
+        info = json.loads(line)
+        platform = cls(process, info["base_url"])
+        platform.info = info
+        return platform
+
+    async def crowd(self, users: int, rate: float, timeout: float, reply: str | None = None) -> dict[str, Any]:
+        """Queue one message from each of `users` new users at once; wait until each has its reply.
+
+        The reply expected is `reply`, or (None) the paced LLM's answer to that user's message.
+        """
+        command = {"cmd": "run", "users": users, "rate": rate, "first_id": self.next_id, "timeout": timeout,
+                   "reply": reply}
+        self.next_id += 100_000
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        return json.loads(await self.process.stdout.readline())
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.stdin.write(b'{"cmd": "quit"}\n')
+            await self.process.stdin.drain()
+            try:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def serve(ollama_replies: int) -> None:
+    # PTB drops idle and long-polling connections as clients do; aiohttp logs each as an error with a
+    # traceback. Requests the fake cannot answer are still caught: they land in `unexpected`.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    async with contextlib.AsyncExitStack() as stack:
+        extra = {}
+        if ollama_replies:
+            url, ollama = await stack.enter_async_context(running_ollama())
+            for _ in range(ollama_replies):
+                ollama.enqueue(OLLAMA_REPLY)
+            extra = {"ollama_url": url, "ollama_model": DEFAULT_MODEL, "ollama_reply": "".join(OLLAMA_REPLY)}
+        await serve_telegram(extra)
+
+
+async def serve_telegram(extra: dict[str, Any]) -> None:
     fake = CrowdTelegram()
     runner = web.AppRunner(fake.app(), shutdown_timeout=1, access_log=None)
     await runner.setup()
@@ -133,7 +206,7 @@ async def serve() -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     fake.base_url = f"http://127.0.0.1:{port}/bot"
-    _say({"base_url": fake.base_url})
+    _say({"base_url": fake.base_url, **extra})
     loop = asyncio.get_running_loop()
     try:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
@@ -141,7 +214,7 @@ async def serve() -> None:
             if command["cmd"] == "quit":
                 break
             users = list(range(command["first_id"], command["first_id"] + command["users"]))
-            started = fake.start_run(users, float(command["rate"]))
+            started = fake.start_run(users, float(command["rate"]), command.get("reply"))
             try:
                 await asyncio.wait_for(fake.all_done.wait(), command["timeout"])
             except TimeoutError:
@@ -154,9 +227,14 @@ async def serve() -> None:
         await runner.cleanup()
 
 
+def _complete(shown: list[str], expected: str) -> bool:
+    """Exactly one message from the bot in the chat, the expected one."""
+    return shown == [expected]
+
+
 def _say(data: dict[str, Any]) -> None:
     print(json.dumps(data), flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    asyncio.run(serve(int(sys.argv[sys.argv.index("--ollama") + 1]) if "--ollama" in sys.argv else 0))
