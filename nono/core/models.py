@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ROLES = ("user", "assistant")
@@ -33,7 +33,8 @@ class Message:
         return cls(data["role"], data["content"], float(data["timestamp"]), data.get("metadata") or {}, seq)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict (`metadata` copied one level deep)."""
+        return _shallow(self)
 
 
 @dataclass(frozen=True)
@@ -48,4 +49,13 @@ class Session:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict (`metadata` copied one level deep)."""
+        return _shallow(self)
+
+
+def _shallow(obj: Message | Session) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies recursively: it was most of the sidecar's cost per listed
+    # message or session (found by bench P7). Metadata is copied so callers cannot change ours.
+    data = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    data["metadata"] = dict(data["metadata"])
+    return data
