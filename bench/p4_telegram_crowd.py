@@ -34,7 +34,7 @@ async def run(ctx: Context) -> list[Row]:
     from nono.bot.services import open_services
     from nono.bot.settings import Settings
 
-    rounds, limited_users = ctx.pick((1, 300), (3, 1000))
+    rounds, limited_users = ctx.pick((1, 300), (2, 1000))
     platform = await Platform.start()
     prefix = new_prefix()
     settings = Settings(

@@ -140,7 +140,7 @@ async def run(ctx: Context) -> list[Row]:
     try:
         await wait_ready(url, process)
         idle = await settled_rss(process.pid)
-        log(f"idle: {mb(idle)}; creating {sessions:,} sessions through Telegram, {BATCH:,} users at a time")
+        log(f"idle: {mb(idle)}; creating {sessions:,} sessions ({TELEGRAM_USERS:,} through Telegram, the rest over REST)")
         results, curve = [], []
         for _ in range(TELEGRAM_USERS // BATCH):
             results.append(await platform.crowd(BATCH, 0, timeout=120, reply=platform.info["ollama_reply"]))
@@ -191,7 +191,7 @@ def report(idle: int, after: int, floor: int, discord_extra: int, total: int, re
             idle <= GOAL_IDLE,
             f"Discord not started (its fake runs only in-process); importing discord.py and the Discord adapter "
             f"adds {mb(discord_extra)}."),
-        Row("P8", f"RSS growth after {total:,} sessions were created through Telegram turns",
+        Row("P8", f"RSS growth after {total:,} sessions were created by turns (Telegram, then REST)",
             f"≤ {mb(GOAL_GROWTH)}", f"+{mb(growth)} ({mb(after)})", mb(idle), after / idle,
             growth <= GOAL_GROWTH and answered == total,
             f"{answered:,} turns answered ({sum(r['complete'] for r in results):,} Telegram users, {BATCH} at a time; "
