@@ -8,14 +8,17 @@ same run, alternating with the subject.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -52,6 +55,22 @@ class Context:
     def pick(self, quick: T, full: T) -> T:
         """The quick-mode value or the full one."""
         return quick if self.quick else full
+
+
+def logged_events(workdir: Path, min_level: int = logging.WARNING) -> Counter[str]:
+    """How often each event at `min_level` or above was logged by the code under test (see bench.single)."""
+    counts: Counter[str] = Counter()
+    path = workdir / "nono.log"
+    if not path.exists():
+        return counts
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if logging.getLevelName(record.get("level", "INFO")) >= min_level:
+            counts[record.get("event", "?")] += 1
+    return counts
 
 
 def log(message: str) -> None:
@@ -99,7 +118,7 @@ async def alternate(
 class Stopwatch:
     """`with Stopwatch() as sw: ...` then `sw.seconds`."""
 
-    def __enter__(self) -> Stopwatch:
+    def __enter__(self) -> Self:
         self.start = time.perf_counter()
         self.seconds = math.nan
         return self

@@ -17,7 +17,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bench.harness import Context, Row, log, median, ms
-from bench.parts import assistant_text, bench_personas, redis_store, seed_history, sqlite_store, user_text
+from bench.parts import (
+    assistant_text,
+    bench_personas,
+    redis_store,
+    seed_history,
+    sqlite_store,
+    user_text,
+)
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.base import MESSAGE_OVERHEAD_TOKENS
 from nono.core.llm.fake import FakeLLM

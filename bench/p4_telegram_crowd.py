@@ -16,9 +16,9 @@ Every run checks that each user got exactly one message, the complete reply to t
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections import Counter
 
-from bench.harness import Context, Row, log, median, ms
+from bench.harness import Context, Row, log, logged_events, median, ms
 from bench.parts import PERSONAS_DIR, PacedLLM, delete_prefix, new_prefix
 from bench.telegram_platform import TOKEN, Platform
 
@@ -43,22 +43,24 @@ async def run(ctx: Context) -> list[Row]:
     )
     singles, crowds, limited = [], [], []
     try:
-        async with open_services(settings, llm=PacedLLM(REPLY_TOKENS, TOKEN_RATE)) as services:
-            async with telegram_running(services):
-                for i in range(rounds):
-                    order = [(1, singles), (1000, crowds)] if i % 2 == 0 else [(1000, crowds), (1, singles)]
-                    for users, results in order:
-                        log(f"(a) {users} user(s), no global limit")
-                        results.append(await platform.crowd(users, 0, timeout=60))
-                log(f"(b) {limited_users} users, global limit {GLOBAL_RATE:.0f} messages/s")
-                limited.append(await platform.crowd(limited_users, GLOBAL_RATE, timeout=150))
+        async with (
+            open_services(settings, llm=PacedLLM(REPLY_TOKENS, TOKEN_RATE)) as services,
+            telegram_running(services),
+        ):
+            for i in range(rounds):
+                order = [(1, singles), (1000, crowds)] if i % 2 == 0 else [(1000, crowds), (1, singles)]
+                for users, results in order:
+                    log(f"(a) {users} user(s), no global limit")
+                    results.append(await platform.crowd(users, 0, timeout=60))
+            log(f"(b) {limited_users} users, global limit {GLOBAL_RATE:.0f} messages/s")
+            limited.append(await platform.crowd(limited_users, GLOBAL_RATE, timeout=100))
     finally:
         await platform.stop()
         await delete_prefix(ctx.redis_url, prefix)
-    return report(singles, crowds, limited)
+    return report(singles, crowds, limited, logged_events(ctx.workdir))
 
 
-def report(singles: list[dict], crowds: list[dict], limited: list[dict]) -> list[Row]:
+def report(singles: list[dict], crowds: list[dict], limited: list[dict], events: Counter[str]) -> list[Row]:
     wall_a = median([c["wall"] for c in crowds])
     ratio_a = wall_a / IDEAL
     b = limited[0]
@@ -84,7 +86,8 @@ def report(singles: list[dict], crowds: list[dict], limited: list[dict]) -> list
         Row("P4", "replies lost or wrong (every user exactly one message: the complete reply to their own text)",
             "0 lost", f"{lost} lost, {wrong} wrong/extra of {delivered:,}", ok=ok_all,
             note="Per-user order: each user sent one message here, so order is the right reply in the right chat; "
-            "the adapter's tests cover several messages per user."),
+            "the adapter's tests cover several messages per user. The bot's warnings and errors over the whole "
+            f"benchmark: {', '.join(f'{k} {v}' for k, v in events.most_common()) or 'none'}."),
     ]
 
 

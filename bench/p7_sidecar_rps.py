@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.harness import Context, Row, log, median, ms
-from bench.parts import PERSONAS_DIR, DEFAULT_PERSONA, delete_prefix, new_prefix
+from bench.parts import DEFAULT_PERSONA, PERSONAS_DIR, delete_prefix, new_prefix
 from nono.core.llm.fake import FakeLLM
 from nono.core.models import Message
 

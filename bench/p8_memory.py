@@ -118,9 +118,11 @@ async def wait_ready(url: str, process: asyncio.subprocess.Process, timeout: flo
 async def active_total(url: str) -> int:
     import aiohttp
 
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-        async with client.get(f"{url}/sessions/active?limit=1") as response:
-            return (await response.json())["total"]
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as client,
+        client.get(f"{url}/sessions/active?limit=1") as response,
+    ):
+        return (await response.json())["total"]
 
 
 async def run(ctx: Context) -> list[Row]:
