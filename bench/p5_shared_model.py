@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench.harness import Context, Row, alternate, log, median, ms, per_s
-from bench.parts import bench_personas, sqlite_store
+from bench.parts import bench_personas, sqlite_store, time_to_first_chunk
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.errors import Busy
 from nono.core.llm.local_llm import LocalLLM
@@ -58,7 +58,7 @@ async def run(ctx: Context) -> list[Row]:
             async def single() -> Single:
                 before = llm.tokens_generated
                 began = time.perf_counter()
-                first = await _turn(chat, f"telegram:{next(ids)}", began)
+                first = await time_to_first_chunk(chat, f"telegram:{next(ids)}", PROMPT, began)
                 return Single(llm.tokens_generated - before, time.perf_counter() - began, first)
 
             async def crowd() -> Crowd:
@@ -73,22 +73,12 @@ async def run(ctx: Context) -> list[Row]:
     return report(singles, crowds, reply_tokens)
 
 
-async def _turn(chat: ChatService, user: str, began: float) -> float:
-    """Run one turn to the end; return the time to its first chunk."""
-    first = None
-    reply = chat.stream(user, PROMPT)
-    async with reply:
-        async for _ in reply:
-            if first is None:
-                first = time.perf_counter() - began
-    assert first is not None, "the model produced no text"
-    return first
 
 
 async def _crowd(chat: ChatService, llm: LocalLLM, ids: itertools.count) -> Crowd:
     before = llm.tokens_generated
     began = time.perf_counter()
-    tasks = [asyncio.create_task(_turn(chat, f"telegram:{next(ids)}", began)) for _ in range(USERS)]
+    tasks = [asyncio.create_task(time_to_first_chunk(chat, f"telegram:{next(ids)}", PROMPT, began)) for _ in range(USERS)]
     busy = await _probe_busy(chat, llm, ids, tasks)
     ttfts = sorted(await asyncio.gather(*tasks))
     return Crowd(llm.tokens_generated - before, time.perf_counter() - began, ttfts, busy)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from bench.harness import Context, Row, alternate, log, median, ms
-from bench.parts import bench_personas, seed_history, sqlite_store, user_text
+from bench.parts import bench_personas, seed_history, sqlite_store, time_to_first_chunk, user_text
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.local_llm import LocalLLM
 from nono.core.memory import build_prompt
@@ -38,14 +38,7 @@ async def run(ctx: Context) -> list[Row]:
 
             async def turn(user: str) -> float:
                 began = time.perf_counter()
-                first = None
-                reply = chat.stream(user, user_text(WORDS))
-                async with reply:
-                    async for _ in reply:
-                        if first is None:
-                            first = time.perf_counter() - began
-                assert first is not None, "the model produced no text"
-                return first
+                return await time_to_first_chunk(chat, user, user_text(WORDS), began)
 
             async def base() -> float:
                 return await turn(short)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -158,3 +159,15 @@ class PacedLLM:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+async def time_to_first_chunk(chat: Any, user: str, text: str, began: float) -> float:
+    """Run one turn to the end; return seconds from `began` (perf_counter) to its first chunk."""
+    first = None
+    reply = chat.stream(user, text)
+    async with reply:
+        async for _ in reply:
+            if first is None:
+                first = time.perf_counter() - began
+    assert first is not None, "the model produced no text"
+    return first
