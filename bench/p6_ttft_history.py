@@ -13,7 +13,13 @@ from __future__ import annotations
 import time
 
 from bench.harness import Context, Row, alternate, log, median, ms
-from bench.parts import bench_personas, seed_history, sqlite_store, time_to_first_chunk, user_text
+from bench.parts import (
+    bench_personas,
+    seed_history,
+    sqlite_store,
+    time_to_first_chunk,
+    user_text,
+)
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.local_llm import LocalLLM
 from nono.core.memory import build_prompt
