@@ -9,7 +9,7 @@ the same message. Measured in the same process, alternating:
 - each user's time to first token vs the FIFO bound: the k-th user served (k = 0…9) cannot start before
   the k replies ahead of it are done, so its bound is k × (single reply time) + (single time to first
   token); the row shows the worst user;
-- with LLM_MAX_QUEUE = 9 (the ten fill it: one generating, nine waiting), an eleventh user is told the
+- with LLM_MAX_QUEUE = 10 (the ten fill it: one generating, nine waiting), an eleventh user is told the
   bot is busy: time from `stream()` to the Busy error, while the queue is full.
 """
 
@@ -122,7 +122,7 @@ def report(singles: list[Single], crowds: list[Crowd], reply_tokens: int) -> lis
             f"≤ {GOAL_FIFO:.1f}×", f"last served: {ms(median([c.ttfts[-1] for c in crowds]), 0)}",
             f"single: reply {ms(t_single, 0)}, TTFT {ms(ttft_single, 0)}", worst, worst <= GOAL_FIFO,
             f"Ratio per user, in serving order, per round: {shown}."),
-        Row("P5", "time to tell an 11th user the bot is busy (LLM_MAX_QUEUE = 9, queue full)",
+        Row("P5", "time to tell an 11th user the bot is busy (LLM_MAX_QUEUE = 10, queue full)",
             f"≤ {ms(GOAL_BUSY, 0)}", f"median {ms(median(busy))}, max {ms(max(busy)) if busy else '—'}",
             ok=bool(busy) and median(busy) <= GOAL_BUSY,
             note=f"{len(busy)} probes, each a whole `ChatService` turn (store read, prompt built and tokenized) "
