@@ -17,24 +17,10 @@ from nono.adapters.splitting import Part, split_message, split_parts, utf16_len
 FENCE_LINE = re.compile(r"^ {0,3}(`{3,})([^\n]*)$")
 
 
-def open_fence(text: str) -> str | None:
-    """The backticks of the code block still open at the end of `text`, or None."""
+def open_block(text: str) -> tuple[str | None, str]:
+    """The backticks and language tag of the code block still open at the end of `text` (None, "" if none)."""
     open_ticks: str | None = None
-    for line in text.split("\n"):
-        match = FENCE_LINE.match(line)
-        if match is None:
-            continue
-        ticks, info = match.groups()
-        if open_ticks is None:
-            open_ticks = ticks
-        elif not info.strip() and len(ticks) >= len(open_ticks):
-            open_ticks = None
-    return open_ticks
-
-
-def open_tag(text: str) -> str:
-    """The language tag (first word of the info string) of the code block open at the end of `text`."""
-    tag, open_ticks = "", None
+    tag = ""
     for line in text.split("\n"):
         match = FENCE_LINE.match(line)
         if match is None:
@@ -44,7 +30,17 @@ def open_tag(text: str) -> str:
             open_ticks, tag = ticks, (info.split() or [""])[0]
         elif not info.strip() and len(ticks) >= len(open_ticks):
             open_ticks, tag = None, ""
-    return tag
+    return open_ticks, tag
+
+
+def open_fence(text: str) -> str | None:
+    """The backticks of the code block still open at the end of `text`, or None."""
+    return open_block(text)[0]
+
+
+def open_tag(text: str) -> str:
+    """The language tag (first word of the info string) of the code block open at the end of `text`."""
+    return open_block(text)[1]
 
 
 words = st.sampled_from(

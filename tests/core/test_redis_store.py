@@ -10,8 +10,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
-import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,51 +21,10 @@ from nono.core.chat import ChatLimits, ChatService
 from nono.core.errors import StoreUnavailable
 from nono.core.models import Message
 from nono.core.store.redis_store import RedisStore
+from tests.support.redis_server import RedisServer
 
 SHARED_URL = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USER = "discord:1234"
-
-
-class RedisServer:
-    """A private redis-server on a spare loopback port, without persistence unless asked."""
-
-    def __init__(self, workdir: Path, *options: str) -> None:
-        self.workdir = workdir
-        self.options = options
-        self.port = _spare_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), *self.options],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        async with aioredis.from_url(self.url) as client:
-            for _ in range(200):
-                try:
-                    await client.ping()
-                    return
-                except (OSError, aioredis.ConnectionError):
-                    await asyncio.sleep(0.05)
-        pytest.fail(f"redis-server did not answer on port {self.port}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:  # Redis refuses SIGTERM while writing its first AOF
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-def _spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -78,8 +35,7 @@ async def own_redis(tmp_path: Path):
     async def start(*options: str) -> RedisServer:
         server = RedisServer(tmp_path, *options)
         servers.append(server)
-        await server.start()
-        return server
+        return server.start()
 
     yield start
     for server in servers:
@@ -245,7 +201,7 @@ async def test_an_outage_is_a_clear_error_and_the_store_recovers_by_itself(own_r
                     await attempt
                 assert "temporarily unavailable" in str(raised.value)
 
-            await server.start()  # same port, empty (no persistence): the store must reconnect alone
+            server.start()  # same port, empty (no persistence): the store must reconnect alone
             await store.append_turn(USER, "tutor", [Message("user", "after", 3.0)], 3.0)
 
         session, window = await store.load_context(USER, 20)
@@ -265,7 +221,7 @@ async def test_a_restart_between_requests_is_invisible(own_redis, registry, fake
         fake_llm.enqueue("first")
         await chat.reply(USER, "one")
         server.stop()
-        await server.start()  # the pooled connection is now stale
+        server.start()  # the pooled connection is now stale
 
         fake_llm.enqueue("second")
         assert (await chat.reply(USER, "two")).text == "second"
@@ -285,7 +241,7 @@ async def test_a_turn_during_an_outage_tells_the_user_and_stores_nothing(own_red
             await chat.reply(USER, "anyone there?")
         assert fake_llm.history == []  # the model was never asked
 
-        await server.start()
+        server.start()
         fake_llm.enqueue("yes")
         assert (await chat.reply(USER, "anyone there?")).text == "yes"
     finally:

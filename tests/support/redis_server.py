@@ -56,7 +56,11 @@ class RedisServer:
             self.process.kill()
         else:
             self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # Redis ignores SIGTERM while it writes its first AOF
+            self.process.kill()
+            self.process.wait(timeout=5)
         self.process = None
 
     def _answers(self) -> bool:
