@@ -12,7 +12,7 @@ from typing import Any
 from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
 from nono.core.lines import UserLines
 from nono.core.llm.base import LLM
-from nono.core.models import Message, Session
+from nono.core.models import ActivePage, Message, Session
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
 from nono.core.reply import RESTARTING, Reply
@@ -222,9 +222,9 @@ class ChatService:
         """Re-read persona files; keeps the current set (and raises PersonaConfigError) if any is bad."""
         return self.personas.reload()
 
-    async def active_sessions(self, offset: int = 0, limit: int = 50) -> list[Session]:
-        """Sessions active within SESSION_TIMEOUT, most recent first."""
-        return await self.store.active_sessions(self._active_since(), offset, limit)
+    async def active_page(self, offset: int = 0, limit: int = 50) -> ActivePage:
+        """Sessions active within SESSION_TIMEOUT, most recent first, and how many there are in all."""
+        return await self.store.active_page(self._active_since(), offset, limit)
 
     async def count_active(self) -> int:
         return await self.store.count_active(self._active_since())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 ROLES = ("user", "assistant")
 
@@ -32,10 +32,6 @@ class Message:
         data = json.loads(raw)
         return cls(data["role"], data["content"], float(data["timestamp"]), data.get("metadata") or {}, seq)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a dict (`metadata` copied one level deep)."""
-        return _shallow(self)
-
 
 @dataclass(frozen=True)
 class Session:
@@ -48,14 +44,9 @@ class Session:
     message_count: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a dict (`metadata` copied one level deep)."""
-        return _shallow(self)
 
+class ActivePage(NamedTuple):
+    """One page of the sessions active since some moment, and how many are active in all."""
 
-def _shallow(obj: Message | Session) -> dict[str, Any]:
-    # dataclasses.asdict deep-copies recursively: it was most of the sidecar's cost per listed
-    # message or session (found by bench P7). Metadata is copied so callers cannot change ours.
-    data = {f.name: getattr(obj, f.name) for f in fields(obj)}
-    data["metadata"] = dict(data["metadata"])
-    return data
+    sessions: list[Session]
+    total: int

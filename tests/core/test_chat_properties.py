@@ -42,4 +42,4 @@ async def test_any_user_id_or_persona_name_is_validated_before_touching_the_stor
         assert str(exc)
     else:
         assert persona in chat.personas
-    assert all(s.persona in chat.personas for s in await chat.active_sessions(0, 1000))
+    assert all(s.persona in chat.personas for s in (await chat.active_page(0, 1000)).sessions)

@@ -115,7 +115,7 @@ async def test_invalid_user_ids_are_refused_and_never_stored(chat, fake_llm, use
     with pytest.raises(InvalidUserId):
         await chat.set_persona(user_id, "pirate")
     assert fake_llm.history == []
-    assert await chat.active_sessions() == []
+    assert await chat.active_page() == ([], 0)
 
 
 async def test_llm_failure_mid_stream_stores_nothing(store, fake_llm, registry):
@@ -234,9 +234,9 @@ async def test_active_sessions_leave_after_timeout_but_memory_stays(sqlite_store
     await chat.set_persona("rest:a", "pirate")
     fake_llm.enqueue("hi")
     await chat.reply("rest:b", "hello")
-    assert [s.user_id for s in await chat.active_sessions()] == ["rest:b", "rest:a"]
+    assert [s.user_id for s in (await chat.active_page()).sessions] == ["rest:b", "rest:a"]
     now[0] += 61
-    assert await chat.active_sessions() == [] and await chat.count_active() == 0
+    assert await chat.active_page() == ([], 0) and await chat.count_active() == 0
     assert (await chat.get_persona("rest:a")).name == "pirate"
     assert len(await chat.history("rest:b")) == 2
 

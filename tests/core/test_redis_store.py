@@ -168,7 +168,8 @@ async def test_index_entries_of_vanished_sessions_are_pruned_when_seen():
         await store.touch(f"discord:{n}", "assistant", 100.0 + n)
     await client.delete("t:session:{discord:1}")  # as if evicted behind our back
 
-    assert [s.user_id for s in await store.active_sessions(0)] == ["discord:2", "discord:0"]
+    page = await store.active_page(0)
+    assert [s.user_id for s in page.sessions] == ["discord:2", "discord:0"] and page.total == 2
     assert await client.zscore("t:sessions:active", "discord:1") is None
     assert await store.count_active(0) == 2
     await store.aclose()
@@ -183,7 +184,7 @@ async def test_works_with_a_client_that_decodes_responses():
     session, window = await store.load_context(USER, 5)
     assert session.persona == "pirate" and session.metadata == {"nick": odd}
     assert window == [Message("user", odd, 1.0, {"k": odd})]
-    assert [s.user_id for s in await store.active_sessions(0)] == [USER]
+    assert [s.user_id for s in (await store.active_page(0)).sessions] == [USER]
     await store.aclose()
 
 

@@ -152,7 +152,7 @@ async def test_clear_forgets_everything_and_history_restarts_at_zero(store: Stor
     assert await store.get_session(ALICE) is None
     assert await store.load_context(ALICE, 20) == (None, [])
     assert await store.history(ALICE, 20) == []
-    assert [s.user_id for s in await store.active_sessions(0)] == [BOB]
+    assert [s.user_id for s in (await store.active_page(0)).sessions] == [BOB]
     assert await store.count_active(0) == 1
     assert await store.clear(ALICE) is False
 
@@ -166,18 +166,20 @@ async def test_active_sessions_are_most_recent_first_and_paged(store: Store):
     for n, user in enumerate(users):
         await store.touch(user, "assistant", 100.0 * (n + 1))  # activity 100..500
 
-    recent = await store.active_sessions(since=250.0)
-    assert [s.user_id for s in recent] == ["telegram:4", "telegram:3", "telegram:2"]
+    recent, total = await store.active_page(since=250.0)
+    assert [s.user_id for s in recent] == ["telegram:4", "telegram:3", "telegram:2"] and total == 3
     assert recent[0] == Session("telegram:4", "assistant", 500.0, 500.0, 0, {})
-    assert [s.user_id for s in await store.active_sessions(250.0, offset=1, limit=1)] == ["telegram:3"]
-    assert await store.active_sessions(250.0, offset=3) == []
-    assert await store.active_sessions(250.0, limit=0) == []
+    await store.touch("telegram:4", "assistant", 500.0, {"nick": "Ann", "langs": ["en", "fr"]})
+    assert (await store.active_page(250.0, limit=1)).sessions[0].metadata == {"nick": "Ann", "langs": ["en", "fr"]}
+    assert [s.user_id for s in (await store.active_page(250.0, offset=1, limit=1)).sessions] == ["telegram:3"]
+    assert await store.active_page(250.0, offset=3) == ([], 3)
+    assert await store.active_page(250.0, limit=0) == ([], 3)
     assert await store.count_active(250.0) == 3
     assert await store.count_active(500.0) == 1  # `since` is inclusive
     assert await store.count_active(501.0) == 0
 
     await store.append_turn("telegram:0", "assistant", turn(0, 590.0), 600.0)
-    assert [s.user_id for s in await store.active_sessions(0.0, limit=2)] == ["telegram:0", "telegram:4"]
+    assert [s.user_id for s in (await store.active_page(0.0, limit=2)).sessions] == ["telegram:0", "telegram:4"]
     assert await store.count_active(0.0) == 5
 
 
@@ -284,7 +286,7 @@ async def test_history_ttl_forgets_idle_users_and_activity_keeps_them(ttl_store:
     assert await ttl_store.get_session(BOB) is None
     assert await ttl_store.load_context(BOB, 20) == (None, [])
     assert await ttl_store.history(BOB, 20) == []
-    assert [s.user_id for s in await ttl_store.active_sessions(0)] == [ALICE]
+    assert [s.user_id for s in (await ttl_store.active_page(0)).sessions] == [ALICE]
     assert await ttl_store.count_active(0) == 1
 
     session, window = await ttl_store.load_context(ALICE, 20)

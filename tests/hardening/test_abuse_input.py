@@ -82,7 +82,7 @@ async def nono(tmp_path: Path):
 
 async def snapshot(nono: Nono) -> list[tuple[str, str, int]]:
     """Every session with its persona and message count: what any accepted request would change."""
-    sessions = await nono.services.store.active_sessions(0.0, 0, 100_000)
+    sessions = (await nono.services.store.active_page(0.0, 0, 100_000)).sessions
     return sorted((s.user_id, s.persona, s.message_count) for s in sessions)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from nono.core.models import Message, Session
+from nono.core.models import ActivePage, Message, Session
 
 
 @runtime_checkable
@@ -43,8 +43,11 @@ class Store(Protocol):
     async def clear(self, user_id: str) -> bool:
         """Forget the user's session and history; True if there was anything to forget."""
 
-    async def active_sessions(self, since: float, offset: int = 0, limit: int = 50) -> list[Session]:
-        """Sessions active at or after `since`, most recent first."""
+    async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
+        """Sessions active at or after `since`, most recent first, and how many there are in all.
+
+        The page and the total come from one read (one snapshot, one round trip).
+        """
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""

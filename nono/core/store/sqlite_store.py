@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nono.core.errors import StoreUnavailable
-from nono.core.models import Message, Session
+from nono.core.models import ActivePage, Message, Session
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_id TEXT PRIMARY KEY, persona TEXT NOT NULL, created_at REAL NOT NULL, last_activity REAL NOT NULL,
     message_count INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS sessions_last_activity ON sessions (last_activity);
+-- (last_activity, user_id) is the active list's exact order: pages walk the index, no sort.
+DROP INDEX IF EXISTS sessions_last_activity;
+CREATE INDEX IF NOT EXISTS sessions_activity ON sessions (last_activity, user_id);
 CREATE TABLE IF NOT EXISTS messages (
     user_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
     timestamp REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}'
@@ -86,27 +88,28 @@ class SQLiteStore:
         ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
-    async def active_sessions(self, since: float, offset: int = 0, limit: int = 50) -> list[Session]:
-        """Sessions active at or after `since`, most recent first."""
+    async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
+        """Sessions active at or after `since`, most recent first, and how many there are in all."""
 
-        def query(conn: sqlite3.Connection) -> list[Session]:
+        def query(conn: sqlite3.Connection) -> ActivePage:
+            lowest = self._lower_bound(since)
             rows = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
                 "ORDER BY last_activity DESC, user_id DESC LIMIT ? OFFSET ?",
-                (self._lower_bound(since), max(0, limit), max(0, offset)),
+                (lowest, max(0, limit), max(0, offset)),
             ).fetchall()
-            return [_session(row) for row in rows]
+            return ActivePage([_session(row) for row in rows], self._count_active(conn, lowest))
 
-        return await self._call("active_sessions", self._read, query)
+        return await self._call("active_page", self._read, query)
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
 
-        def query(conn: sqlite3.Connection) -> int:
-            sql = "SELECT COUNT(*) FROM sessions WHERE last_activity >= ?"
-            return conn.execute(sql, (self._lower_bound(since),)).fetchone()[0]
+        return await self._call("count_active", self._read, self._count_active, self._lower_bound(since))
 
-        return await self._call("count_active", self._read, query)
+    @staticmethod
+    def _count_active(conn: sqlite3.Connection, lowest: float) -> int:
+        return conn.execute("SELECT COUNT(*) FROM sessions WHERE last_activity >= ?", (lowest,)).fetchone()[0]
 
     def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
         row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
@@ -290,9 +293,14 @@ def _message(row: tuple[Any, ...]) -> Message:
     seq, role, content, timestamp, metadata = row
     if isinstance(content, bytes):
         content = content.decode("utf-8", "surrogatepass")
-    return Message(role, content, timestamp, json.loads(metadata), seq)
+    return Message(role, content, timestamp, _metadata(metadata), seq)
 
 
 def _session(row: tuple[Any, ...]) -> Session:
     user_id, persona, created_at, last_activity, message_count, metadata = row
-    return Session(user_id, persona, created_at, last_activity, message_count, json.loads(metadata))
+    return Session(user_id, persona, created_at, last_activity, message_count, _metadata(metadata))
+
+
+def _metadata(text: str) -> dict[str, Any]:
+    # Nearly every row has none; json.loads("{}") was half the cost of reading a page of history (bench P7).
+    return {} if text == "{}" else json.loads(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,9 @@ import nono
 from nono.bot.services import Services
 from nono.bot.settings import Settings
 from nono.bot.sidecar import create_sidecar_app
+from nono.bot.sidecar_models import ActiveOut, HistoryOut
 from nono.core.llm.fake import FakeLLM
+from nono.core.models import Message
 from tests.bot.sidecar.helpers import AUTH, make_services
 
 
@@ -147,6 +150,22 @@ async def test_active_sessions_most_recent_first_with_total(api: TestClient, fak
     assert (body["total"], body["offset"], body["limit"]) == (3, 0, 2)
     rest = await call(api, "GET", "/sessions/active", params={"offset": "2"})
     assert [s["user_id"] for s in rest["sessions"]] == ["rest:one"]
+
+
+async def test_list_pages_are_exactly_their_documented_models(api: TestClient) -> None:
+    """The two list endpoints skip model validation for speed; their bodies must still be the models."""
+    store = api.services.store  # type: ignore[attr-defined]
+    odd = "lone \ud800 surrogate, é, 🦜"
+    messages = [Message("user", odd, 1.0), Message("assistant", "cut", 2.0, {"incomplete": True})]
+    await store.append_turn("rest:shape", "pirate", messages, time.time())
+    await store.touch("rest:shape", "pirate", time.time(), {"nick": odd})
+
+    history = await call(api, "GET", "/session/rest:shape/history")
+    assert HistoryOut.model_validate(history).model_dump(mode="json") == history
+    assert [(m["content"], m["incomplete"]) for m in history["messages"]] == [(odd, False), ("cut", True)]
+    active = await call(api, "GET", "/sessions/active")
+    assert ActiveOut.model_validate(active).model_dump(mode="json") == active
+    assert active["sessions"][0]["metadata"] == {"nick": odd}
 
 
 async def test_openapi_document_is_served(api: TestClient) -> None:
