@@ -24,7 +24,7 @@ from nono.adapters.telegram_handlers import BOT_COMMANDS, TelegramHandlers
 from nono.adapters.telegram_order import ConversationOrder
 from nono.adapters.telegram_outbox import Outbox
 from nono.adapters.telegram_pacing import ChatPacer, retry_after_seconds
-from nono.adapters.telegram_request import BoundedRequest
+from nono.adapters.telegram_request import AiohttpRequest
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 
@@ -53,7 +53,7 @@ def build_telegram_application(chat: ChatService, settings: Settings) -> Applica
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .concurrent_updates(ConversationOrder(access.conversation_of))
-        .request(BoundedRequest())
+        .request(AiohttpRequest())
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through the sidecar instead
