@@ -10,6 +10,7 @@ are brought to the final text: long replies become several messages, none over t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class StreamedReply:
         self.finished = self.failed = False
         self.visible = asyncio.Event()  # something is on screen: typing can stop
         self._changed = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._previewed_at: float | None = None
+        self._planned: tuple[tuple[str, bool, bool], list[Rendered]] | None = None
         self._sent: list[_Shown] = []
         self._plain: set[int] = set()  # parts whose HTML Telegram refused
         self._draft: tuple[int, _Content] | None = None
@@ -73,6 +77,7 @@ class StreamedReply:
     def finish(self, *, failed: bool = False) -> None:
         self.finished, self.failed = True, failed
         self.visible.set()
+        self._finished.set()
         self._changed.set()
 
     async def run(self) -> None:
@@ -84,10 +89,31 @@ class StreamedReply:
                 if self.finished:
                     return
                 continue
+            await self._space_previews()
             await paced(self.outbox.pacer, self.chat_id, self._step)
+            if not self.finished:
+                self._previewed_at = asyncio.get_running_loop().time()
             self._changed.set()  # look again: there may be more to do (more parts, newer text)
 
+    async def _space_previews(self) -> None:
+        """Under load, wait before refreshing a preview; never before the first one or the final text."""
+        if self.finished or self._previewed_at is None:
+            return
+        delay = self._previewed_at + self.outbox.preview_spacing() - asyncio.get_running_loop().time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._finished.wait()
+
     def _target(self) -> list[Rendered]:
+        # Each step is planned twice (is there anything to do? then, after the wait, what?),
+        # usually over the same text: render it once (Markdown is most of a step's CPU).
+        key = (self.text, self.finished, self.failed)
+        if self._planned is None or self._planned[0] != key:
+            self._planned = key, self._plan()
+        return self._planned[1]
+
+    def _plan(self) -> list[Rendered]:
         if not self.finished:
             return plan_parts(preview(self.text))
         parts = plan_parts(self.text)
@@ -180,7 +206,8 @@ async def deliver(
     typing = asyncio.create_task(outbox.keep_typing(chat_id, live.visible, thread_id))
     reader = asyncio.create_task(_read(reply, live))
     try:
-        await live.run()
+        with outbox.writing():
+            await live.run()
     except BaseException:
         reader.cancel()  # Telegram failed under us, or shutdown: stop the turn (the core keeps the partial reply)
         await asyncio.wait([reader])

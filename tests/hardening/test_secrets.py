@@ -32,6 +32,7 @@ from nono.bot.logging_setup import REDACTED, secret_values, setup_logging
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
 from nono.bot.settings import Settings
+from nono.adapters.telegram_outbox import TYPING_DELAY
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.discord.test_discord_running import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram, running_telegram
@@ -119,10 +120,10 @@ class PasswordRedis(RedisServer):
 
 
 @asynccontextmanager
-async def running_nono(settings: Settings) -> AsyncIterator[str]:
+async def running_nono(settings: Settings, llm: FakeLLM) -> AsyncIterator[str]:
     """What `nono run` runs, in this process: services, sidecar, Telegram, Discord. Yields the sidecar URL."""
     async with (
-        open_services(settings, llm=FakeLLM(default_reply="Hello there.")) as services,
+        open_services(settings, llm=llm) as services,
         AsyncExitStack() as stack,
     ):
         assert await start_parts(services, stack) == ["sidecar", "telegram", "discord"]
@@ -205,11 +206,13 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
         for name in THIRD_PARTY:
             logging.getLogger(name).setLevel(logging.DEBUG)
         answers: dict[str, tuple[int, str]] = {}
+        llm = FakeLLM(default_reply="Hello there.")
         try:
-            async with running_nono(settings) as url, aiohttp.ClientSession() as http:
+            async with running_nono(settings, llm) as url, aiohttp.ClientSession() as http:
                 tg.say(tg.users[ALICE], tg.chats[ALICE], "hello")
                 await tg.wait_for(lambda: tg.shown(ALICE) == ["Hello there."])
                 provoke_telegram(tg)
+                llm.enqueue(["Hello there."], delay=TYPING_DELAY + 0.2)  # slow enough for "typing…"
                 tg.say(tg.users[ALICE], tg.chats[ALICE], "again")
                 await tg.wait_for(lambda: not any(f.times for f in tg.faults))
                 await until(lambda: '"telegram_api_error"' in logs.getvalue(), what="the 401 to be handled")

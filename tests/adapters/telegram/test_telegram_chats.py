@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.telegram.conftest import ALICE, BOB, CAROL, GROUP
 from tests.fakes.telegram_server import FakeTelegram
@@ -9,10 +11,13 @@ from tests.fakes.telegram_server import FakeTelegram
 
 async def test_private_conversation_is_answered_and_remembered(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):
     alice = tg.users[ALICE]
-    fake_llm.enqueue("Hello **Alice**! Nice to meet you.")
-    fake_llm.enqueue("You told me your name is Alice.")
+    thinking = asyncio.Event()
+    fake_llm.enqueue("Hello **Alice**! Nice to meet you.", wait_for=thinking)  # a slow model
+    fake_llm.enqueue("You told me your name is Alice.")  # a fast one
     async with telegram_bot():
         tg.say(alice, tg.chats[ALICE], "Hi, I'm Alice")
+        await tg.wait_for(lambda: tg.calls_to("sendChatAction", ALICE))  # "typing…" while the model thinks
+        thinking.set()
         await tg.wait_for(lambda: tg.shown(ALICE) == ["Hello Alice! Nice to meet you."])
         tg.say(alice, tg.chats[ALICE], "What's my name?")
         await tg.wait_for(lambda: len(tg.shown(ALICE)) == 2)
@@ -27,7 +32,8 @@ async def test_private_conversation_is_answered_and_remembered(tg: FakeTelegram,
         ("assistant", "Hello **Alice**! Nice to meet you."),
         ("user", "What's my name?"),
     ]
-    assert tg.calls_to("sendChatAction", ALICE), "the user saw 'typing…' while waiting"
+    # Only the slow reply needed "typing…"; the fast one was on screen within TYPING_DELAY.
+    assert len(tg.calls_to("sendChatAction", ALICE)) == 1
     assert [c["command"] for c in tg.commands] == ["start", "help", "persona", "personas", "reset", "history"]
 
 
