@@ -5,8 +5,8 @@ last_activity, message_count), `chat:{user}:history` (list of JSON messages, old
 so a message's position is its `seq`), `chat:{user}:metadata` (the session's free-form
 metadata, one JSON value per field, so merging is a plain HSET with no read-modify-write)
 and `sessions:active` (user ids scored by last activity). The braces are Redis Cluster hash tags: one user's
-keys live on one shard. A turn costs two round trips: `load_context` and `append_turn`,
-each a single MULTI/EXEC pipeline. A page of active sessions with its total is one script call.
+keys live on one shard. A turn costs two round trips: `load_context` and `append_turn`, each
+one Lua script (see `redis_scripts`); a page of active sessions with its total is one more.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, ResponseError
 
 from nono.core.errors import StoreUnavailable
+from nono.core.store import redis_scripts as scripts
 from nono.core.models import ActivePage, Message, Session
 
 log = logging.getLogger(__name__)
@@ -32,21 +33,6 @@ log = logging.getLogger(__name__)
 #: Connections per process; more concurrent store calls wait (up to 5 s) for one to be free.
 MAX_CONNECTIONS = 64
 
-# A page of active sessions and the total, in one command. Pipelined, a page of 50 was ~100
-# HGETALLs plus two index commands; redis-py spends more CPU on each command than Redis does on
-# all of them (bench P7). Keys are built from the ids found in the index, so the script needs the
-# user keys and the index on one server: true of a single Redis (with or without replicas).
-# KEYS[1]: the index. ARGV: lowest score, offset, limit, then what surrounds a user id in its
-# session key and in its metadata key.
-_ACTIVE_PAGE = """
-local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
-local page = {}
-for i, id in ipairs(ids) do
-  local session = redis.call('HMGET', ARGV[4] .. id .. ARGV[5], 'persona', 'created_at', 'last_activity', 'message_count')
-  page[i] = {id, session, redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])}
-end
-return {redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf'), page}
-"""
 #: Stands for the user id in a key template; never part of one (user ids contain no whitespace).
 _ID = "\n"
 
@@ -60,7 +46,9 @@ class RedisStore:
         self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
         self._index = f"{prefix}sessions:active"
         self._down = False
-        self._active_page = client.register_script(_ACTIVE_PAGE)
+        self._load_context = client.register_script(scripts.LOAD_CONTEXT)
+        self._activity = client.register_script(scripts.ACTIVITY)
+        self._active_page = client.register_script(scripts.ACTIVE_PAGE)
         self._key_templates = [*self._session_key(_ID).split(_ID), *self._metadata_key(_ID).split(_ID)]
 
     @classmethod
@@ -93,27 +81,16 @@ class RedisStore:
     def _user_keys(self, user_id: str) -> tuple[str, str, str]:
         return self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id)
 
-    def _queue_session_read(self, pipe: Pipeline, user_id: str) -> None:
-        pipe.hgetall(self._session_key(user_id))
-        pipe.hgetall(self._metadata_key(user_id))
-
     async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
         """The session and the newest `limit` messages (oldest first), in one round trip."""
-        hkey = self._history_key(user_id)
-
-        def queue(pipe: Pipeline) -> None:
-            self._queue_session_read(pipe, user_id)
-            pipe.llen(hkey)
-            if limit > 0:  # LRANGE -0 -1 would be the whole list
-                pipe.lrange(hkey, -limit, -1)
-
-        raw, meta, length, *rest = await self._transaction("load_context", queue)
-        items = rest[0] if rest else []
-        return _session(raw, meta), _messages(items, first=length - len(items))
+        keys = [self._session_key(user_id), self._metadata_key(user_id), self._history_key(user_id)]
+        with self._guard("load_context"):
+            raw, meta, length, items = await self._load_context(keys=keys, args=[max(0, limit)])
+        return _session(_pairs(raw), _pairs(meta)), _messages(items, first=length - len(items))
 
     async def get_session(self, user_id: str) -> Session | None:
         """The user's session, or None when there is none (never created, reset, or expired)."""
-        return _session(*await self._transaction("get_session", lambda pipe: self._queue_session_read(pipe, user_id)))
+        return (await self.load_context(user_id, 0))[0]
 
     async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
@@ -158,53 +135,35 @@ class RedisStore:
 
     async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
-        return await self._write(
-            "set_persona", lambda pipe: self._queue_activity(pipe, user_id, persona, now, persona_wins=True)
-        )
+        return await self._write("set_persona", user_id, persona, now, persona_wins=True)
 
     async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        return await self._write(
-            "touch", lambda pipe: self._queue_activity(pipe, user_id, persona, now, metadata=metadata)
-        )
+        return await self._write("touch", user_id, persona, now, metadata=metadata)
 
     async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
         # backslashreplace turns a lone surrogate into a JSON \\uXXXX escape inside its string:
         # valid UTF-8 on the wire, and json.loads gives the same text back.
         payload = [message.to_json().encode("utf-8", "backslashreplace") for message in messages]
+        return await self._write("append_turn", user_id, persona, now, payload=payload)
 
-        def queue(pipe: Pipeline) -> None:
-            if payload:
-                pipe.rpush(self._history_key(user_id), *payload)
-            self._queue_activity(pipe, user_id, persona, now, added=len(payload))
-
-        return await self._write("append_turn", queue)
-
-    def _queue_activity(
-        self, pipe: Pipeline, user_id: str, persona: str, now: float, *,
-        metadata: dict[str, Any] | None = None, persona_wins: bool = False, added: int = 0,
-    ) -> None:
-        """Queue the session upsert, index update and TTL refresh; the last replies are the session."""
-        skey = self._session_key(user_id)
+    async def _write(
+        self, op: str, user_id: str, persona: str, now: float, *, persona_wins: bool = False,
+        metadata: dict[str, Any] | None = None, payload: Sequence[bytes] = (),
+    ) -> Session:
+        """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
+        keys = [self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id), self._index]
         stamp = repr(float(now))
-        pipe.hsetnx(skey, "created_at", stamp)
-        if not persona_wins:
-            pipe.hsetnx(skey, "persona", persona)
-        mapping = {"user_id": user_id, "last_activity": stamp}
-        if persona_wins:
-            mapping["persona"] = persona
-        pipe.hset(skey, mapping=mapping)
-        pipe.hincrby(skey, "message_count", added)  # also creates the counter at 0
-        if metadata:
-            pipe.hset(self._metadata_key(user_id), mapping={_field(k): _dump(v) for k, v in metadata.items()})
-        pipe.zadd(self._index, {user_id: now})
-        if self._ttl_ms is not None:
-            for key in self._user_keys(user_id):
-                pipe.pexpire(key, self._ttl_ms)
-            # Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
-            pipe.zremrangebyscore(self._index, "-inf", f"({now - self.history_ttl!r}")
-        self._queue_session_read(pipe, user_id)
+        ttl = "" if self._ttl_ms is None else str(self._ttl_ms)
+        expired = "" if self.history_ttl is None else f"({now - self.history_ttl!r}"
+        fields = [item for k, v in (metadata or {}).items() for item in (_field(k), _dump(v))]
+        args = [user_id, persona, stamp, "1" if persona_wins else "0", ttl, expired, len(fields) // 2, *fields, *payload]
+        with self._guard(op):
+            raw, meta = await self._activity(keys=keys, args=args)
+        session = _session(_pairs(raw), _pairs(meta))
+        assert session is not None, "the script just wrote this session"
+        return session
 
     async def clear(self, user_id: str) -> bool:
         """Forget the user's session and history; True if there was anything to forget."""
@@ -257,12 +216,6 @@ class RedisStore:
                 queue(pipe)
                 return await pipe.execute()
 
-    async def _write(self, op: str, queue: Callable[[Pipeline], None]) -> Session:
-        """A transaction ending with `_queue_activity`: returns the session as written."""
-        session = _session(*(await self._transaction(op, queue))[-2:])
-        assert session is not None, "the transaction just wrote this session"
-        return session
-
     @contextmanager
     def _guard(self, op: str) -> Iterator[None]:
         try:
@@ -280,6 +233,11 @@ class RedisStore:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A hash as a script returns it, [field, value, field, value, ...], as a dict."""
+    return dict(zip(flat[::2], flat[1::2]))
 
 
 def _messages(items: list[Any], first: int) -> list[Message]:
