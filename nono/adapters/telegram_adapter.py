@@ -58,7 +58,7 @@ def build_telegram_application(chat: ChatService, settings: Settings) -> Applica
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through the sidecar instead
     app = builder.build()
-    outbox = Outbox(app.bot, ChatPacer(settings.stream_edit_interval))
+    outbox = Outbox(app.bot, ChatPacer(settings.stream_edit_interval, global_rate=settings.telegram_global_rate))
     TelegramHandlers(chat, access, outbox).register(app)
     return app
 

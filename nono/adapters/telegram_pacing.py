@@ -1,8 +1,9 @@
-"""Flood control for Telegram: space the requests that post or change messages, per chat.
+"""Flood control for Telegram: space the requests that post or change messages, per chat and overall.
 
 Telegram allows about one message per second in a chat and twenty per minute in a group,
-edits included. Every reply streaming in a chat shares that chat's budget, so pacing lives
-here, keyed by chat, not in each reply. A 429 (`RetryAfter`) is waited out and the request
+edits included, and about thirty per second for the whole bot. Every reply streaming in a
+chat shares that chat's budget, so pacing lives here, keyed by chat, not in each reply; the
+bot-wide budget is shared by every chat. A 429 (`RetryAfter`) is waited out and the request
 retried: a reply is never dropped because Telegram asked us to slow down.
 """
 
@@ -30,13 +31,20 @@ GROUP_INTERVAL = 3.0
 NETWORK_ATTEMPTS = 3
 
 
+#: Telegram: "no more than 30 messages per second" for the whole bot (TELEGRAM_GLOBAL_RATE).
+GLOBAL_RATE = 30.0
+
+
 class ChatPacer:
-    """Hands out request slots per chat, at least `interval(chat_id)` seconds apart, first come first served."""
+    """Hands out request slots per chat, at least `interval(chat_id)` seconds apart, first come first served,
+    and at most `global_rate` per second over all chats (0: no bot-wide limit), with a second's worth as burst.
+    """
 
     def __init__(
         self,
         min_interval: float = 0.0,
         *,
+        global_rate: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -45,6 +53,11 @@ class ChatPacer:
         self._sleep = sleep
         self._next: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        # The bot-wide budget as GCRA (a token bucket kept as one timestamp): `_tat` is when the
+        # bucket would be full again; a slot is free while it is at most `_burst` seconds ahead.
+        self._spacing = 1 / global_rate if global_rate > 0 else 0.0
+        self._burst = max(0.0, 1.0 - self._spacing)
+        self._tat = 0.0
 
     def interval(self, chat_id: int) -> float:
         """Seconds between two requests in this chat (private chats have positive ids, groups negative)."""
@@ -59,6 +72,21 @@ class ChatPacer:
                 await self._sleep(delay)  # re-checked: a 429 may have pushed the slot back meanwhile
             self._next[chat_id] = self._clock() + self.interval(chat_id)
         self._forget_idle()
+        await self._global_turn()
+
+    async def _global_turn(self) -> None:
+        """Take the next bot-wide slot (slots are reserved in call order, so this is first come first served)."""
+        if not self._spacing:
+            return
+        now = self._clock()
+        self._tat = max(self._tat, now) + self._spacing
+        delay = self._tat - now - self._spacing - self._burst
+        if delay > 0:
+            await self._sleep(delay)
+
+    def congested(self) -> bool:
+        """Whether a request now would wait for the bot-wide budget (previews skip a round then)."""
+        return bool(self._spacing) and self._tat - self._clock() > self._burst
 
     def hold(self, chat_id: int, seconds: float) -> None:
         """Telegram said to wait: no slot in this chat for `seconds`."""

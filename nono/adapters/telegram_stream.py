@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from nono.adapters.telegram_format import Rendered, plan_parts, preview, render
-from nono.adapters.telegram_outbox import Outbox
+from nono.adapters.telegram_outbox import PREVIEW_RATE, Outbox
 from nono.adapters.telegram_pacing import is_entity_error, is_not_modified, paced
 from nono.core.reply import Reply
 
@@ -90,16 +91,24 @@ class StreamedReply:
                     return
                 continue
             await self._space_previews()
-            await paced(self.outbox.pacer, self.chat_id, self._step)
-            if not self.finished:
-                self._previewed_at = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            if self.finished or not self.outbox.pacer.congested():
+                await paced(self.outbox.pacer, self.chat_id, self._step)
+                self._previewed_at = None if self.finished else now
+            else:
+                # A preview is cosmetic: with the bot-wide budget spent, skip it rather than queue it
+                # ahead of someone's complete answer, and look again at a random moment within the
+                # next spacing, so skipped previews spread over the budget instead of colliding again.
+                self._previewed_at = now - random.random() * self.outbox.preview_spacing()
             self._changed.set()  # look again: there may be more to do (more parts, newer text)
 
     async def _space_previews(self) -> None:
         """Under load, wait before refreshing a preview; never before the first one or the final text."""
         if self.finished or self._previewed_at is None:
             return
-        delay = self._previewed_at + self.outbox.preview_spacing() - asyncio.get_running_loop().time()
+        # At least a tick apart, so a preview skipped for a spent budget is not retried in a busy loop.
+        spacing = max(self.outbox.preview_spacing(), 1 / PREVIEW_RATE)
+        delay = self._previewed_at + spacing - asyncio.get_running_loop().time()
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_memory_scope: Literal["user", "chat"] = "user"
+    telegram_global_rate: float = Field(default=30.0, ge=0)
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_allowed_users: IdList = []

@@ -28,8 +28,8 @@ class Message:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes, seq: int | None = None) -> Message:
-        data = json.loads(raw)
+    def from_data(cls, data: dict[str, Any], seq: int | None = None) -> Message:
+        """A message from what `to_json` wrote, parsed."""
         return cls(data["role"], data["content"], float(data["timestamp"]), data.get("metadata") or {}, seq)
 
 

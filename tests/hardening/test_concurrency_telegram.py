@@ -43,8 +43,8 @@ def fast_flood_control(monkeypatch: pytest.MonkeyPatch) -> None:
         now[0] += seconds
         await asyncio.sleep(0)
 
-    def pacer(min_interval: float) -> ChatPacer:
-        return ChatPacer(min_interval, clock=lambda: now[0], sleep=sleep)
+    def pacer(min_interval: float, global_rate: float) -> ChatPacer:
+        return ChatPacer(min_interval, global_rate=global_rate, clock=lambda: now[0], sleep=sleep)
 
     monkeypatch.setattr("nono.adapters.telegram_adapter.ChatPacer", pacer)
 

@@ -21,6 +21,17 @@ if limit > 0 then items = redis.call('LRANGE', KEYS[3], -limit, -1) end
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), length, items}
 """
 
+#: A page of history. KEYS: history. ARGV: how many, and `before` (a seq; '' for the newest).
+#: Returns {seq of the first message returned, messages}.
+HISTORY = """
+local length = redis.call('LLEN', KEYS[1])
+local stop = length
+if ARGV[2] ~= '' then stop = math.min(tonumber(ARGV[2]), length) end
+local start = math.max(0, stop - tonumber(ARGV[1]))
+if stop <= start then return {start, {}} end
+return {start, redis.call('LRANGE', KEYS[1], start, stop - 1)}
+"""
+
 #: The session upsert every write ends with, after appending any messages.
 #: KEYS: session, history, metadata, index. ARGV: user id, persona, now, persona wins ('1'/'0'),
 #: TTL in ms ('' for none), exclusive index score below which entries expired, the number of

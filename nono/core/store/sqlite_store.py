@@ -80,7 +80,7 @@ class SQLiteStore:
         return await self._call("history", self._read, self._history, user_id, limit, before)
 
     def _history(self, conn: sqlite3.Connection, user_id: str, limit: int, before: int | None) -> list[Message]:
-        if limit <= 0 or self._live_session(conn, user_id) is None:
+        if limit <= 0 or not self._is_live(conn, user_id):
             return []
         rows = conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
@@ -110,6 +110,11 @@ class SQLiteStore:
     @staticmethod
     def _count_active(conn: sqlite3.Connection, lowest: float) -> int:
         return conn.execute("SELECT COUNT(*) FROM sessions WHERE last_activity >= ?", (lowest,)).fetchone()[0]
+
+    def _is_live(self, conn: sqlite3.Connection, user_id: str) -> bool:
+        """Whether the user has a session that has not expired (without building it)."""
+        row = conn.execute("SELECT last_activity FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        return row is not None and row[0] >= self._lower_bound(float("-inf"))
 
     def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
         row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
