@@ -91,15 +91,15 @@ class StreamedReply:
                     return
                 continue
             await self._space_previews()
-            now = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
             if self.finished or not self.outbox.pacer.congested():
                 await paced(self.outbox.pacer, self.chat_id, self._step)
-                self._previewed_at = None if self.finished else now
+                self._previewed_at = None if self.finished else loop.time()
             else:
                 # A preview is cosmetic: with the bot-wide budget spent, skip it rather than queue it
                 # ahead of someone's complete answer, and look again at a random moment within the
                 # next spacing, so skipped previews spread over the budget instead of colliding again.
-                self._previewed_at = now - random.random() * self.outbox.preview_spacing()
+                self._previewed_at = loop.time() - random.random() * self.outbox.preview_spacing()
             self._changed.set()  # look again: there may be more to do (more parts, newer text)
 
     async def _space_previews(self) -> None:

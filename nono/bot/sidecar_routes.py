@@ -10,7 +10,6 @@ import asyncio
 import hmac
 import json
 import os
-
 from typing import Any
 
 import pydantic_core

@@ -165,14 +165,16 @@ class Reply:
             stopped = True  # the reader went away (stop, shutdown): keep what was said, marked
             raise
         finally:
-            # Close the model's stream now (an HTTP stream, a worker thread), not at garbage collection.
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
-            if finished or (stopped and self.parts):
-                self.incomplete = self.incomplete or not finished
-                await self._save(received_at)
+            try:
+                # Close the model's stream now (an HTTP stream, a worker thread), not at garbage collection.
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
+                if finished or (stopped and self.parts):
+                    self.incomplete = self.incomplete or not finished
+                    await self._save(received_at)
 
     async def _next(self, stream: AsyncIterator[str]) -> str | None:
         """The next chunk; None at the end of the stream, or when `stop()` ends the reply.
