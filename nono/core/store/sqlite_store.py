@@ -9,7 +9,6 @@ transaction can never interleave with another from this process, without any loc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -20,28 +19,13 @@ from typing import Any, TypeVar
 
 from nono.core.errors import StoreUnavailable
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store.sqlite_rows import (
+    MESSAGE_COLUMNS, SCHEMA, SESSION_COLUMNS, dump, message_of, session_of, storable,
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    user_id TEXT PRIMARY KEY, persona TEXT NOT NULL, created_at REAL NOT NULL, last_activity REAL NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}'
-);
--- (last_activity, user_id) is the active list's exact order: pages walk the index, no sort.
-DROP INDEX IF EXISTS sessions_last_activity;
-CREATE INDEX IF NOT EXISTS sessions_activity ON sessions (last_activity, user_id);
-CREATE TABLE IF NOT EXISTS messages (
-    user_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
-    timestamp REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}'
-);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_user_seq ON messages (user_id, seq);
-"""
-_SESSION_COLUMNS = "user_id, persona, created_at, last_activity, message_count, metadata"
-_MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata"
-
 
 class SQLiteStore:
     """Sessions and histories in one SQLite file (created with its parent directory if missing)."""
@@ -66,10 +50,10 @@ class SQLiteStore:
         if session is None or limit <= 0:
             return session, []
         rows = conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
             (user_id, limit),
         ).fetchall()
-        return session, [_message(row) for row in reversed(rows)]
+        return session, [message_of(row) for row in reversed(rows)]
 
     async def get_session(self, user_id: str) -> Session | None:
         """The user's session, or None when there is none (never created, reset, or expired)."""
@@ -83,10 +67,10 @@ class SQLiteStore:
         if limit <= 0 or not self._is_live(conn, user_id):
             return []
         rows = conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
             (user_id, 2**62 if before is None else before, limit),
         ).fetchall()
-        return [_message(row) for row in reversed(rows)]
+        return [message_of(row) for row in reversed(rows)]
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
@@ -94,11 +78,11 @@ class SQLiteStore:
         def query(conn: sqlite3.Connection) -> ActivePage:
             lowest = self._lower_bound(since)
             rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
                 "ORDER BY last_activity DESC, user_id DESC LIMIT ? OFFSET ?",
                 (lowest, max(0, limit), max(0, offset)),
             ).fetchall()
-            return ActivePage([_session(row) for row in rows], self._count_active(conn, lowest))
+            return ActivePage([session_of(row) for row in rows], self._count_active(conn, lowest))
 
         return await self._call("active_page", self._read, query)
 
@@ -117,10 +101,10 @@ class SQLiteStore:
         return row is not None and row[0] >= self._lower_bound(float("-inf"))
 
     def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
-        row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
         if row is None or row[3] < self._lower_bound(float("-inf")):
             return None  # an expired session reads as gone; the next write purges it
-        return _session(row)
+        return session_of(row)
 
     def _lower_bound(self, since: float) -> float:
         # Reads have no `now`: expiry is judged by the wall clock, writes purge with theirs.
@@ -145,9 +129,9 @@ class SQLiteStore:
             last = conn.execute("SELECT MAX(seq) FROM messages WHERE user_id = ?", (user_id,)).fetchone()[0]
             first = 0 if last is None else last + 1
             conn.executemany(
-                f"INSERT INTO messages (user_id, {_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (user_id, first + i, m.role, _storable(m.content), m.timestamp, _dump(m.metadata))
+                    (user_id, first + i, m.role, storable(m.content), m.timestamp, dump(m.metadata))
                     for i, m in enumerate(messages)
                 ],
             )
@@ -160,17 +144,17 @@ class SQLiteStore:
         persona_wins: bool = False, added: int = 0, metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Upsert the session as active at `now` (inside the caller's transaction)."""
-        row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             session = Session(user_id, persona, now, now, added, dict(metadata or {}))
         else:
-            old = _session(row)
+            old = session_of(row)
             persona = persona if persona_wins else old.persona
             merged = {**old.metadata, **(metadata or {})}
             session = Session(user_id, persona, old.created_at, now, old.message_count + added, merged)
         conn.execute(
-            f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            (user_id, session.persona, session.created_at, now, session.message_count, _dump(session.metadata)),
+            f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, session.persona, session.created_at, now, session.message_count, dump(session.metadata)),
         )
         return session
 
@@ -267,7 +251,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
-                conn.executescript(_SCHEMA)
+                conn.executescript(SCHEMA)
             except BaseException:
                 conn.close()
                 raise
@@ -278,34 +262,3 @@ class SQLiteStore:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
-
-
-def _storable(text: str) -> str | bytes:
-    """The text as SQLite can bind it: a lone surrogate cannot be UTF-8, so such text goes in as a BLOB."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-    return text
-
-
-def _dump(data: dict[str, Any]) -> str:
-    # ASCII escapes keep odd unicode (lone surrogates) storable and round-trip exactly.
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    seq, role, content, timestamp, metadata = row
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", "surrogatepass")
-    return Message(role, content, timestamp, _metadata(metadata), seq)
-
-
-def _session(row: tuple[Any, ...]) -> Session:
-    user_id, persona, created_at, last_activity, message_count, metadata = row
-    return Session(user_id, persona, created_at, last_activity, message_count, _metadata(metadata))
-
-
-def _metadata(text: str) -> dict[str, Any]:
-    # Nearly every row has none; json.loads("{}") was half the cost of reading a page of history (bench P7).
-    return {} if text == "{}" else json.loads(text)
