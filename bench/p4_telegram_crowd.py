@@ -33,7 +33,7 @@ GOAL = 1.10
 
 async def run(ctx: Context) -> list[Row]:
     os.environ["PTB_TIMEDELTA"] = "true"  # PTB 22 otherwise warns each time it builds a RetryAfter
-    from nono.adapters.telegram_adapter import telegram_running
+    from nono.adapters.telegram.app import telegram_running
     from nono.bot.services import open_services
     from nono.bot.settings import Settings
 

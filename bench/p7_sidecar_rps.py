@@ -43,7 +43,7 @@ async def run(ctx: Context) -> list[Row]:
 async def measure(ctx: Context, store: str) -> list[Row]:
     from nono.bot.services import open_services
     from nono.bot.settings import Settings
-    from nono.bot.sidecar import sidecar_running
+    from nono.adapters.http.app import sidecar_running
 
     duration, rounds = ctx.pick((2.0, 1), (4.0, 2))
     prefix = new_prefix()

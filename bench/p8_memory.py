@@ -35,7 +35,7 @@ GOAL_IDLE, GOAL_GROWTH = 150 * 2**20, 10 * 2**20
 #: Sessions are created by steady traffic, this many users at a time (P4 covers 1,000-user bursts).
 BATCH, TELEGRAM_USERS, REST_CONCURRENCY = 50, 1000, 32
 FLOOR_IMPORTS = (
-    "import nono.bot.cli, nono.bot.runner, nono.bot.sidecar, nono.adapters.telegram_adapter, "
+    "import nono.bot.cli, nono.bot.runner, nono.adapters.http.app, nono.adapters.telegram.app, "
     "nono.core.llm.ollama_llm, nono.core.store.sqlite_store"
 )
 
@@ -128,7 +128,7 @@ async def active_total(url: str) -> int:
 async def run(ctx: Context) -> list[Row]:
     sessions = ctx.pick(2000, 10_000)
     floor = import_rss(FLOOR_IMPORTS)
-    discord_extra = import_rss(FLOOR_IMPORTS + ", nono.adapters.discord_adapter") - floor
+    discord_extra = import_rss(FLOOR_IMPORTS + ", nono.adapters.discord.bot") - floor
     platform = await Platform.start(ollama_replies=sessions + 100)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 async def run_chat(settings: Settings, user_id: str) -> None:
     """The terminal REPL on the configured store and model."""
-    from nono.adapters.terminal_adapter import run_terminal
+    from nono.adapters.terminal import run_terminal
 
     async with open_services(settings) as services:
         await run_terminal(services.chat, user_id)
@@ -23,7 +23,7 @@ async def run_chat(settings: Settings, user_id: str) -> None:
 
 async def run_sidecar(settings: Settings) -> None:
     """Only the HTTP sidecar, until SIGINT/SIGTERM."""
-    from nono.bot.sidecar import sidecar_running
+    from nono.adapters.http.app import sidecar_running
 
     async with open_services(settings) as services, sidecar_running(services):
         await wait_for_stop_signal()
@@ -42,18 +42,18 @@ async def run_bots(settings: Settings) -> None:
 
 async def start_parts(services: Services, stack: AsyncExitStack) -> list[str]:
     """Enter the sidecar and each adapter whose token is set; return their names."""
-    from nono.bot.sidecar import sidecar_running
+    from nono.adapters.http.app import sidecar_running
 
     settings = services.settings
     started = ["sidecar"]
     await stack.enter_async_context(sidecar_running(services))
     if settings.telegram_token is not None:
-        from nono.adapters.telegram_adapter import telegram_running
+        from nono.adapters.telegram.app import telegram_running
 
         await stack.enter_async_context(telegram_running(services))
         started.append("telegram")
     if settings.discord_token is not None:
-        from nono.adapters.discord_adapter import discord_running
+        from nono.adapters.discord.bot import discord_running
 
         await stack.enter_async_context(discord_running(services))
         started.append("discord")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from nono.adapters.terminal_adapter import run_terminal
+from nono.adapters.terminal import run_terminal
 
 USER = "terminal:alice"
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from nono.adapters.terminal_adapter import run_terminal
+from nono.adapters.terminal import run_terminal
 from nono.core.chat import ChatService
 from nono.core.llm.base import ChatMessage
 

@@ -20,12 +20,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from nono.adapters.telegram_adapter import telegram_running
+from nono.adapters.telegram.app import telegram_running
 from nono.bot.services import Services, open_services
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
+from nono.adapters.http.app import create_sidecar_app
 from nono.core.llm.base import LLM
-from tests.bot.sidecar.helpers import AUTH, TOKEN, metric_value
+from tests.adapters.http.helpers import AUTH, TOKEN, metric_value
 from tests.conftest import ROOT
 from tests.fakes.ollama_server import DEFAULT_MODEL, FakeOllama
 from tests.fakes.telegram_server import TOKEN as TELEGRAM_TOKEN

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH
+from tests.adapters.http.helpers import AUTH
 from tests.hardening.fault_fixtures import Nono, nono_settings, running_nono
 
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import simcord
 
-from nono.adapters.discord_adapter import NonoBot, create_discord_bot
+from nono.adapters.discord.bot import NonoBot, create_discord_bot
 from nono.bot.services import chat_limits
 from nono.bot.settings import Settings
 from nono.core.chat import ChatService

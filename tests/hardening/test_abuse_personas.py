@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from nono.adapters.discord_adapter import NonoBot, create_discord_bot
-from nono.adapters.telegram_handlers import PERSONA_DATA
-from nono.adapters.terminal_adapter import run_terminal
+from nono.adapters.discord.bot import NonoBot, create_discord_bot
+from nono.adapters.telegram.handlers import PERSONA_DATA
+from nono.adapters.terminal import run_terminal
 from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.errors import UnknownPersona
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
-from tests.bot.sidecar.helpers import AUTH
+from tests.adapters.http.helpers import AUTH
 from tests.conftest import ROOT
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.fault_fixtures import (

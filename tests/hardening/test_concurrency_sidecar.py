@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from nono.bot.sidecar import create_sidecar_app
+from nono.adapters.http.app import create_sidecar_app
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, make_services, make_settings
+from tests.adapters.http.helpers import AUTH, make_services, make_settings
 from tests.hardening.conftest import FLOOD, FLOOD_LIMITS, conversation, until
 
 ROOT = Path(__file__).resolve().parents[2]

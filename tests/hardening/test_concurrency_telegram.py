@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nono.adapters.telegram_pacing import ChatPacer
+from nono.adapters.telegram.pacing import ChatPacer
 from nono.bot.services import chat_limits
 from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
@@ -46,7 +46,7 @@ def fast_flood_control(monkeypatch: pytest.MonkeyPatch) -> None:
     def pacer(min_interval: float, global_rate: float) -> ChatPacer:
         return ChatPacer(min_interval, global_rate=global_rate, clock=lambda: now[0], sleep=sleep)
 
-    monkeypatch.setattr("nono.adapters.telegram_adapter.ChatPacer", pacer)
+    monkeypatch.setattr("nono.adapters.telegram.app.ChatPacer", pacer)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from simcord.backend.models.channel import Overwrite
 from simcord.enums import OverwriteType
 
-from nono.adapters.discord_adapter import NonoBot, create_discord_bot
+from nono.adapters.discord.bot import NonoBot, create_discord_bot
 from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM

@@ -20,9 +20,9 @@ import aiohttp
 import pytest
 
 from nono.bot.services import open_services
-from nono.bot.sidecar import sidecar_running
+from nono.adapters.http.app import sidecar_running
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, make_settings, metric_value
+from tests.adapters.http.helpers import AUTH, make_settings, metric_value
 from tests.hardening.conftest import until
 from tests.support.redis_server import RedisServer
 

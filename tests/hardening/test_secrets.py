@@ -32,7 +32,7 @@ from nono.bot.logging_setup import REDACTED, secret_values, setup_logging
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
 from nono.bot.settings import Settings
-from nono.adapters.telegram_outbox import TYPING_DELAY
+from nono.adapters.telegram.outbox import TYPING_DELAY
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.discord.test_discord_running import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram, running_telegram

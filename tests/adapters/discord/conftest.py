@@ -13,7 +13,7 @@ import discord
 import pytest
 import simcord
 
-from nono.adapters.discord_adapter import NonoBot, create_discord_bot
+from nono.adapters.discord.bot import NonoBot, create_discord_bot
 from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from discord import app_commands
 
-from nono.adapters.discord_conversation import REFUSAL, RefusalMemory
+from nono.adapters.discord.conversation import REFUSAL, RefusalMemory
 from nono.core.llm.fake import FakeLLM
 
 ALLOWED_GUILD = 2_222_222_222_222_222_222

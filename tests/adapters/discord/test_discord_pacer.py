@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nono.adapters.discord_pacer import ChannelPacer
+from nono.adapters.discord.pacer import ChannelPacer
 
 
 class Clock:

@@ -16,7 +16,7 @@ import pytest
 import yarl
 from aiohttp import WSMsgType, web
 
-from nono.adapters.discord_adapter import discord_running
+from nono.adapters.discord.bot import discord_running
 from nono.bot.services import Services
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError

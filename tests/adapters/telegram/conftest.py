@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from nono.adapters.telegram_adapter import telegram_running
+from nono.adapters.telegram.app import telegram_running
 from nono.bot.services import Services
 from nono.bot.settings import Settings
 from nono.core.chat import ChatService

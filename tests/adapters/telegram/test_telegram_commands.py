@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nono.adapters.telegram_handlers import TEXT_ONLY, UNKNOWN_COMMAND
+from nono.adapters.telegram.handlers import TEXT_ONLY, UNKNOWN_COMMAND
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from tests.adapters.telegram.conftest import ALICE, GROUP

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nono.adapters.telegram_format import CONTINUED, plan_parts, preview, render
+from nono.adapters.telegram.format import CONTINUED, plan_parts, preview, render
 from tests.fakes.telegram_html import parse_html, strip_entities, utf16
 
 # Markdown's special characters, HTML's, and text wide in UTF-16, mixed with plain words.

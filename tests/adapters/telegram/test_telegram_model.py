@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nono.adapters.telegram_format import plan_parts
+from nono.adapters.telegram.format import plan_parts
 from nono.core.chat import ChatService
 from nono.core.llm.base import ChatMessage
 from nono.core.personas import PersonaRegistry

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from nono.adapters.telegram_adapter import telegram_running
-from nono.bot.sidecar import create_sidecar_app
+from nono.adapters.telegram.app import telegram_running
+from nono.adapters.http.app import create_sidecar_app
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.telegram.conftest import ALICE, BOB

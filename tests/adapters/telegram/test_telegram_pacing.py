@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nono.adapters.telegram_pacing import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatPacer
+from nono.adapters.telegram.pacing import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatPacer
 from tests.adapters.telegram.conftest import ALICE, GROUP
 
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import NetworkError, TimedOut
 
-from nono.adapters.telegram_request import AiohttpRequest
+from nono.adapters.telegram.request import AiohttpRequest
 from tests.support.redis_server import free_port
 
 TOKEN = "123:abc"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from nono.adapters.telegram_pacing import GROUP_INTERVAL, PRIVATE_INTERVAL
+from nono.adapters.telegram.pacing import GROUP_INTERVAL, PRIVATE_INTERVAL
 from tests.adapters.telegram.conftest import ALICE, BOB, GROUP
 from tests.fakes.telegram_html import utf16
 from tests.fakes.telegram_server import Call, FakeTelegram

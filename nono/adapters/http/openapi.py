@@ -10,8 +10,8 @@ from pydantic.json_schema import models_json_schema
 
 import nono
 from nono.bot.settings import Settings
-from nono.bot.sidecar_errors import PROBLEM_JSON, Handler
-from nono.bot.sidecar_models import REQUEST_MODELS, RESPONSE_MODELS, USER_ID_SCHEMA
+from nono.adapters.http.errors import PROBLEM_JSON, Handler
+from nono.adapters.http.models import REQUEST_MODELS, RESPONSE_MODELS, USER_ID_SCHEMA
 
 REF = "#/components/schemas/{model}"
 

@@ -15,14 +15,14 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from nono.bot.services import Services
-from nono.bot.sidecar_auth import admin_token, auth_middleware, check_exposure
-from nono.bot.sidecar_errors import error_middleware
-from nono.bot.sidecar_metrics import SidecarMetrics
-from nono.bot.sidecar_openapi import build_openapi
-from nono.bot.sidecar_models import MAX_BODY_BYTES
-from nono.bot.sidecar_requests import METRICS, OPENAPI, PUBLIC_ROUTES, SERVICES, SOCKETS
-from nono.bot.sidecar_routes import add_routes, route_table
-from nono.bot.sidecar_ws import close_sockets
+from nono.adapters.http.auth import admin_token, auth_middleware, check_exposure
+from nono.adapters.http.errors import error_middleware
+from nono.adapters.http.metrics import SidecarMetrics
+from nono.adapters.http.openapi import build_openapi
+from nono.adapters.http.models import MAX_BODY_BYTES
+from nono.adapters.http.requests import METRICS, OPENAPI, PUBLIC_ROUTES, SERVICES, SOCKETS
+from nono.adapters.http.routes import add_routes, route_table
+from nono.adapters.http.ws import close_sockets
 from nono.core.errors import ConfigError
 
 log = logging.getLogger(__name__)

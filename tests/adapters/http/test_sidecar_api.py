@@ -13,11 +13,11 @@ from pydantic import SecretStr
 import nono
 from nono.bot.services import Services
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
-from nono.bot.sidecar_models import ActiveOut, HistoryOut
+from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.models import ActiveOut, HistoryOut
 from nono.core.llm.fake import FakeLLM
 from nono.core.models import Message
-from tests.bot.sidecar.helpers import AUTH, make_services
+from tests.adapters.http.helpers import AUTH, make_services
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import schemathesis
 from aiohttp import web
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar_models import MESSAGE_PATTERN, USER_ID_SCHEMA_PATTERN
-from nono.bot.sidecar_requests import OPENAPI
+from nono.adapters.http.models import MESSAGE_PATTERN, USER_ID_SCHEMA_PATTERN
+from nono.adapters.http.requests import OPENAPI
 from nono.core.errors import InvalidUserId
 from nono.core.users import validate_user_id
 

@@ -13,9 +13,9 @@ from telegram import BotCommand, Chat, InlineKeyboardButton, InlineKeyboardMarku
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from nono.adapters.telegram_access import REFUSAL, TelegramAccess, addressed_text
-from nono.adapters.telegram_outbox import Outbox
-from nono.adapters.telegram_stream import deliver
+from nono.adapters.telegram.access import REFUSAL, TelegramAccess, addressed_text
+from nono.adapters.telegram.outbox import Outbox
+from nono.adapters.telegram.stream import deliver
 from nono.core.chat import ChatService
 from nono.core.commands import Commands
 from nono.core.errors import UserFacingError

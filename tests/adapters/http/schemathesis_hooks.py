@@ -10,7 +10,7 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import strategies as st
 
-from nono.bot.sidecar_models import USER_ID_FORMAT
+from nono.adapters.http.models import USER_ID_FORMAT
 from nono.core.errors import InvalidUserId
 from nono.core.users import MAX_USER_ID_LENGTH, USER_ID_PATTERN, validate_user_id
 

@@ -19,19 +19,19 @@ from pydantic_core import PydanticSerializationError
 
 import nono
 from nono.bot.settings import Settings
-from nono.bot.sidecar_errors import HttpProblem
-from nono.bot.sidecar_health import readiness
-from nono.bot.sidecar_metrics import CONTENT_TYPE
-from nono.bot.sidecar_models import (
+from nono.adapters.http.errors import HttpProblem
+from nono.adapters.http.health import readiness
+from nono.adapters.http.metrics import CONTENT_TYPE
+from nono.adapters.http.models import (
     ActiveOut, ActiveQuery, ChatIn, ChatOut, ClearOut, HealthOut, HistoryOut, HistoryQuery,
     PersonaIn, PersonaOut, PersonasOut, ReadyOut, ReloadOut, SessionOut, StartSessionIn, TelegramUpdateIn,
     WebhookOut,
 )  # fmt: skip
-from nono.bot.sidecar_openapi import RouteSpec
-from nono.bot.sidecar_requests import (
+from nono.adapters.http.openapi import RouteSpec
+from nono.adapters.http.requests import (
     METRICS, OPENAPI, path_user_id, read_body, read_json, read_query, services_of,
 )  # fmt: skip
-from nono.bot.sidecar_ws import ws_chat
+from nono.adapters.http.ws import ws_chat
 from nono.core.errors import PersonaConfigError
 from nono.core.models import Message, Session
 

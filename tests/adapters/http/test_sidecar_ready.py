@@ -10,12 +10,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
-from nono.bot.sidecar_requests import SERVICES
+from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
 from nono.core.store.redis_store import RedisStore
-from tests.bot.sidecar.helpers import AUTH, make_services, metric_value, scrape
+from tests.adapters.http.helpers import AUTH, make_services, metric_value, scrape
 from tests.support.redis_server import RedisServer
 
 

@@ -19,12 +19,12 @@ from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from nono.adapters.telegram_access import TelegramAccess
-from nono.adapters.telegram_handlers import BOT_COMMANDS, TelegramHandlers
-from nono.adapters.telegram_order import ConversationOrder
-from nono.adapters.telegram_outbox import Outbox
-from nono.adapters.telegram_pacing import ChatPacer, retry_after_seconds
-from nono.adapters.telegram_request import AiohttpRequest
+from nono.adapters.telegram.access import TelegramAccess
+from nono.adapters.telegram.handlers import BOT_COMMANDS, TelegramHandlers
+from nono.adapters.telegram.order import ConversationOrder
+from nono.adapters.telegram.outbox import Outbox
+from nono.adapters.telegram.pacing import ChatPacer, retry_after_seconds
+from nono.adapters.telegram.request import AiohttpRequest
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 

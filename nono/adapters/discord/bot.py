@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from nono.adapters.discord_access import AccessPolicy, DiscordOptions
-from nono.adapters.discord_commands import SlashCommands
-from nono.adapters.discord_conversation import Conversation
-from nono.adapters.discord_pacer import ChannelPacer
-from nono.adapters.discord_render import NO_MENTIONS, ReplyRenderer
+from nono.adapters.discord.access import AccessPolicy, DiscordOptions
+from nono.adapters.discord.commands import SlashCommands
+from nono.adapters.discord.conversation import Conversation
+from nono.adapters.discord.pacer import ChannelPacer
+from nono.adapters.discord.render import NO_MENTIONS, ReplyRenderer
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 

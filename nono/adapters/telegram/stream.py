@@ -20,9 +20,9 @@ from telegram import ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from nono.adapters.telegram_format import Rendered, plan_parts, preview, render
-from nono.adapters.telegram_outbox import PREVIEW_RATE, Outbox
-from nono.adapters.telegram_pacing import is_entity_error, is_not_modified, paced
+from nono.adapters.telegram.format import Rendered, plan_parts, preview, render
+from nono.adapters.telegram.outbox import PREVIEW_RATE, Outbox
+from nono.adapters.telegram.pacing import is_entity_error, is_not_modified, paced
 from nono.core.reply import Reply
 
 log = logging.getLogger(__name__)

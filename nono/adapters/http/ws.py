@@ -12,9 +12,9 @@ import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from nono.bot.sidecar_errors import HttpProblem
-from nono.bot.sidecar_models import MAX_BODY_BYTES, WsChatIn
-from nono.bot.sidecar_requests import SOCKETS, parse_frame, path_user_id, services_of, validation_context
+from nono.adapters.http.errors import HttpProblem
+from nono.adapters.http.models import MAX_BODY_BYTES, WsChatIn
+from nono.adapters.http.requests import SOCKETS, parse_frame, path_user_id, services_of, validation_context
 from nono.core.chat import ChatService
 from nono.core.errors import UserFacingError
 

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from nono.bot.services import Services
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
+from nono.adapters.http.app import create_sidecar_app
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import make_services, make_settings
+from tests.adapters.http.helpers import make_services, make_settings
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from aiohttp import web
 from yarl import URL
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar_errors import Handler, HttpProblem
-from nono.bot.sidecar_requests import PUBLIC_ROUTES, SERVICES
+from nono.adapters.http.errors import Handler, HttpProblem
+from nono.adapters.http.requests import PUBLIC_ROUTES, SERVICES
 from nono.core.errors import ConfigError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nono"'}

@@ -11,9 +11,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from nono.bot.services import Services
-from nono.bot.sidecar_errors import HttpProblem, invalid_request
-from nono.bot.sidecar_metrics import SidecarMetrics
-from nono.bot.sidecar_models import MAX_CHARS
+from nono.adapters.http.errors import HttpProblem, invalid_request
+from nono.adapters.http.metrics import SidecarMetrics
+from nono.adapters.http.models import MAX_CHARS
 from nono.core.users import validate_user_id
 
 SERVICES = web.AppKey("services", Services)

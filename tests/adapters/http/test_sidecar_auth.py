@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
-from nono.bot.sidecar_requests import PUBLIC_ROUTES, SERVICES
+from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.requests import PUBLIC_ROUTES, SERVICES
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, TOKEN, make_services, make_settings
+from tests.adapters.http.helpers import AUTH, TOKEN, make_services, make_settings
 
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("POST", "/telegram/webhook")}
 

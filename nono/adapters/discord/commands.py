@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from nono.adapters.discord_access import AccessPolicy, DiscordOptions, conversation_id
-from nono.adapters.discord_render import DISCORD_LIMIT, NO_MENTIONS, failure_text
+from nono.adapters.discord.access import AccessPolicy, DiscordOptions, conversation_id
+from nono.adapters.discord.render import DISCORD_LIMIT, NO_MENTIONS, failure_text
 from nono.adapters.splitting import split_message
 from nono.core.chat import ChatService
 from nono.core.commands import MAX_HISTORY_COUNT, Commands

@@ -13,8 +13,8 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from nono.adapters.splitting import split_message, utf16_len
-from nono.adapters.telegram_format import MESSAGE_LIMIT
-from nono.adapters.telegram_pacing import ChatPacer, is_not_modified, paced
+from nono.adapters.telegram.format import MESSAGE_LIMIT
+from nono.adapters.telegram.pacing import ChatPacer, is_not_modified, paced
 
 log = logging.getLogger(__name__)
 

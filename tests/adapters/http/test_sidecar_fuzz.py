@@ -19,10 +19,10 @@ import pytest
 
 from nono.bot.services import Services
 from nono.bot.settings import Settings
-from nono.bot.sidecar import sidecar_running
+from nono.adapters.http.app import sidecar_running
 from nono.core.llm.fake import FakeLLM
 from nono.core.store.sqlite_store import SQLiteStore
-from tests.bot.sidecar.helpers import TOKEN, make_services, make_settings
+from tests.adapters.http.helpers import TOKEN, make_services, make_settings
 from tests.conftest import ROOT
 
 MAX_EXAMPLES = 25
@@ -106,7 +106,7 @@ def test_schemathesis_finds_nothing(live_sidecar: LiveSidecar, tmp_path: Path) -
         "--no-color",
     ]  # fmt: skip
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.bot.sidecar.schemathesis_hooks", "PYTHONPATH": python_path}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.adapters.http.schemathesis_hooks", "PYTHONPATH": python_path}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-20000:]

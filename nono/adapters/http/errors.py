@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from nono.bot.sidecar_models import MAX_BODY_BYTES
+from nono.adapters.http.models import MAX_BODY_BYTES
 from nono.core.errors import RateLimited, UnknownPersona, UserFacingError
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
 from nono.bot.services import Services
-from nono.bot.sidecar_requests import SERVICES
+from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable, RateLimited
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH
+from tests.adapters.http.helpers import AUTH
 
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 
@@ -168,7 +168,7 @@ async def test_an_unexpected_error_is_a_bare_500_and_logged(
     svc = services(client)
     svc.telegram_webhook = broken_feed
     svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s3cret")})
-    with caplog.at_level(logging.ERROR, logger="nono.bot.sidecar_errors"):
+    with caplog.at_level(logging.ERROR, logger="nono.adapters.http.errors"):
         response = await client.post(
             "/telegram/webhook", json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
         )

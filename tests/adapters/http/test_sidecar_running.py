@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar import sidecar_running
+from nono.adapters.http.app import sidecar_running
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, make_services, make_settings
+from tests.adapters.http.helpers import AUTH, make_services, make_settings
 
 
 def running_settings(tmp_path: Path, **values: Any) -> Settings:
@@ -25,7 +25,7 @@ async def test_serves_and_logs_its_url(
     tmp_path: Path, sidecar_personas: Path, sqlite_store: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     services = make_services(running_settings(tmp_path), sqlite_store, FakeLLM())
-    with caplog.at_level(logging.INFO, logger="nono.bot.sidecar"):
+    with caplog.at_level(logging.INFO, logger="nono.adapters.http.app"):
         async with sidecar_running(services) as url, aiohttp.ClientSession() as http:
             assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
             async with http.get(f"{url}/health") as response:

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
-from nono.bot.sidecar_requests import SERVICES
+from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, make_services
+from tests.adapters.http.helpers import AUTH, make_services
 
 
 async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:

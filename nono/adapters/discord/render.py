@@ -14,7 +14,7 @@ import logging
 
 import discord
 
-from nono.adapters.discord_pacer import ChannelPacer
+from nono.adapters.discord.pacer import ChannelPacer
 from nono.adapters.splitting import split_message
 from nono.core.reply import Reply
 from nono.core.errors import UserFacingError

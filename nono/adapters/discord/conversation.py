@@ -9,14 +9,14 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from nono.adapters.discord_access import (
+from nono.adapters.discord.access import (
     AccessPolicy,
     DiscordOptions,
     conversation_id,
     is_addressed,
     prompt_text,
 )
-from nono.adapters.discord_render import ReplyRenderer, send_short_reply
+from nono.adapters.discord.render import ReplyRenderer, send_short_reply
 from nono.core.chat import ChatService
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
 from nono.bot.settings import Settings
-from nono.bot.sidecar import create_sidecar_app
-from nono.bot.sidecar_requests import SERVICES
+from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
-from tests.bot.sidecar.helpers import AUTH, make_services, metric_value, scrape
+from tests.adapters.http.helpers import AUTH, make_services, metric_value, scrape
 
 
 async def chat(client: TestClient, user_id: str, message: str = "hi") -> int:
