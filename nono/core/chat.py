@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -15,10 +14,12 @@ from nono.core.llm.base import LLM
 from nono.core.models import ActivePage, Message, Session
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
-from nono.core.reply import RESTARTING, Reply
+from nono.core.reply import Reply
 from nono.core.store.base import Store
-from nono.core.turns import TurnRecord
+from nono.core.turn_host import TurnHost, TurnTracker
+from nono.core.turns import TurnListener
 from nono.core.users import validate_user_id
+from nono.core.wording import RESTARTING
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +68,39 @@ class ChatService:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.llm = llm
-        self.personas = personas
-        self.limits = limits
+        self._limits = limits
         self._clock = clock
+        self._tracker = TurnTracker()
+        # One host for every turn: replies reach the service's parts only through it.
+        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker)
         self._lines = UserLines()
-        self._generating: dict[Reply, asyncio.Task] = {}  # replies generating now, and their readers
-        self._idle = asyncio.Event()  # set while nothing is generating
-        self._idle.set()
-        self.closing = False
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
-        self._listeners: list[Callable[[TurnRecord], None]] = []
+
+    @property
+    def store(self) -> Store:
+        """Where sessions and history are kept."""
+        return self._host.store
+
+    @property
+    def llm(self) -> LLM:
+        """The model that writes the replies."""
+        return self._host.llm
+
+    @property
+    def personas(self) -> PersonaRegistry:
+        """The personas users can pick."""
+        return self._host.personas
+
+    @property
+    def limits(self) -> ChatLimits:
+        """The values this service was configured with."""
+        return self._limits
+
+    @property
+    def closing(self) -> bool:
+        """True once shutdown has begun: new turns are refused."""
+        return self._tracker.closing
 
     # -- turns ------------------------------------------------------------------------
 
@@ -93,14 +114,14 @@ class ChatService:
         try:
             user_id = validate_user_id(user_id)
             text = self._check_text(text)
-            if self.closing:
+            if self._tracker.closing:
                 raise ServiceUnavailable(RESTARTING)
             self._check_line(user_id)
             if self._rate is not None:
                 self._rate.check(user_id, self._clock())
         except UserFacingError as exc:
-            return Reply(self, user_id if isinstance(user_id, str) else "?", "", None, metadata, error=exc)
-        return Reply(self, user_id, text, self._lines.enter(user_id), metadata)
+            return Reply(self._host, user_id if isinstance(user_id, str) else "?", "", None, metadata, error=exc)
+        return Reply(self._host, user_id, text, self._lines.enter(user_id), metadata)
 
     async def reply(self, user_id: str, text: str, *, metadata: dict[str, Any] | None = None) -> Reply:
         """Run a whole turn and return the finished Reply (its `.text` is the answer)."""
@@ -116,46 +137,29 @@ class ChatService:
         A stopped reply ends for its reader as an incomplete reply and is stored marked so;
         turns still waiting in line are refused. Nothing is left half-written.
         """
-        self.closing = True
-        running = len(self._generating)
+        tracker = self._tracker
+        tracker.closing = True
+        running = tracker.running
         if not running:
             return
         log.info("shutdown_waiting", extra={"turns": running, "grace": grace})
-        await self._settled(grace)
-        late = list(self._generating)
-        for reply in late:
-            reply.stop()
-        if not await self._settled(STOP_WAIT):
-            stuck = list(self._generating.values())
-            for task in stuck:
-                task.cancel()  # the reply is stored as it is when the cancel lands
-            await asyncio.gather(*stuck, return_exceptions=True)
-        log.info("shutdown_done", extra={"finished": running - len(late), "stopped": len(late)})
-
-    async def _settled(self, timeout: float) -> bool:
-        """Wait until no reply is generating; False if `timeout` seconds pass first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def _turn_started(self, reply: Reply) -> None:
-        self._generating[reply] = asyncio.current_task()
-        self._idle.clear()
-
-    def _turn_ended(self, reply: Reply) -> None:
-        self._generating.pop(reply, None)
-        if not self._generating:
-            self._idle.set()
+        await tracker.settled(grace)
+        late = tracker.stop_all()
+        if not await tracker.settled(STOP_WAIT):
+            await tracker.cancel_readers()
+        log.info("shutdown_done", extra={"finished": running - late, "stopped": late})
 
     def waiting(self, user_id: str) -> int:
         """Turns of this user queued or running."""
         return self._lines.waiting(user_id)
 
-    def add_listener(self, listener: Callable[[TurnRecord], None]) -> None:
+    def add_listener(self, listener: TurnListener) -> None:
         """Call `listener` with a TurnRecord after every turn (metrics, logs)."""
-        self._listeners.append(listener)
+        self._tracker.add_listener(listener)
+
+    def remove_listener(self, listener: TurnListener) -> None:
+        """Stop calling `listener`; one that was never added is ignored."""
+        self._tracker.remove_listener(listener)
 
     def _check_text(self, text: str) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -171,13 +175,6 @@ class ChatService:
         limit = self.limits.max_pending_per_user
         if limit is not None and self._lines.waiting(user_id) > limit:
             raise Busy("You have too many messages waiting for an answer. Please wait for my replies.")
-
-    def _notify(self, record: TurnRecord) -> None:
-        for listener in self._listeners:
-            try:
-                listener(record)
-            except Exception:  # a broken metrics hook must not break a user's turn
-                log.exception("turn_listener_failed")
 
     # -- sessions and memory ----------------------------------------------------------------
 

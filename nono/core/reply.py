@@ -12,19 +12,18 @@ from typing import TYPE_CHECKING, Any
 from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
 from nono.core.llm.base import GenerationOptions
 from nono.core.memory import build_prompt
-from nono.core.models import Message, Session
+from nono.core.models import Message
 from nono.core.personas import Persona
+from nono.core.turn_host import TurnHost
 from nono.core.turns import TurnRecord
 from nono.core.users import platform_of
+from nono.core.wording import RESTARTING
 
 if TYPE_CHECKING:
-    from nono.core.chat import ChatService
     from nono.core.lines import Ticket
 
 log = logging.getLogger(__name__)
 
-#: What a user is told when a turn cannot run because Nono is shutting down.
-RESTARTING = "I'm restarting right now. Please send that again in a minute."
 
 
 class Reply:
@@ -38,14 +37,14 @@ class Reply:
 
     def __init__(
         self,
-        chat: ChatService,
+        host: TurnHost,
         user_id: str,
         text: str,
         ticket: Ticket | None,
         metadata: dict[str, Any] | None,
         error: UserFacingError | None = None,
     ) -> None:
-        self._chat = chat
+        self._host = host
         self.user_id: str = user_id
         self.prompt_text: str = text
         self._ticket = ticket
@@ -56,8 +55,6 @@ class Reply:
         self._length = 0  # len(self.text), kept so capping each chunk costs O(1)
         self.persona: Persona | None = None
         self.incomplete = False
-        self.done = False
-        self.session: Session | None = None
         self._stopping = False
         self._waiting: asyncio.Task | None = None  # the reader's task, while it waits for a chunk
         self._interrupted = False
@@ -109,16 +106,17 @@ class Reply:
             if self._error is not None:
                 raise self._error
             await self._ticket.wait()
-            if self._chat.closing:  # queued behind a turn that ended during shutdown
+            tracker = self._host.tracker
+            if tracker.closing:  # queued behind a turn that ended during shutdown
                 raise ServiceUnavailable(RESTARTING)
             record.started = time.monotonic()
-            self._chat._turn_started(self)
+            tracker.started(self)
             try:
                 async with aclosing(self._generate(record)) as chunks:
                     async for chunk in chunks:
                         yield chunk
             finally:
-                self._chat._turn_ended(self)
+                tracker.ended(self)
             record.outcome = "incomplete" if self.incomplete else "ok"
         except UserFacingError as exc:
             record.outcome, record.error = "error", exc.code
@@ -128,24 +126,24 @@ class Reply:
                 self._ticket.leave()
             record.finished = time.monotonic()
             record.chars = len(self.text)
-            self._chat._notify(record)
+            self._host.tracker.notify(record)
 
     async def _generate(self, record: TurnRecord) -> AsyncIterator[str]:
-        chat = self._chat
-        received_at = chat._clock()
-        session, window = await chat.store.load_context(self.user_id, chat.limits.max_context_messages)
-        self.persona = persona = chat.personas.resolve(session.persona if session else None)
+        host = self._host
+        received_at = host.clock()
+        session, window = await host.store.load_context(self.user_id, host.limits.max_context_messages)
+        self.persona = persona = host.personas.resolve(session.persona if session else None)
         record.persona = persona.name
-        messages = build_prompt(chat.llm, persona, window, self.prompt_text, chat.limits.num_ctx)
+        messages = build_prompt(host.llm, persona, window, self.prompt_text, host.limits.num_ctx)
         options = GenerationOptions(
             temperature=persona.temperature,
             max_tokens=persona.max_tokens,
             top_p=persona.top_p,
             model=persona.model,
-            num_ctx=chat.limits.num_ctx,
+            num_ctx=host.limits.num_ctx,
         )
         finished = stopped = False
-        stream = chat.llm.stream(messages, options)
+        stream = host.llm.stream(messages, options)
         try:
             # The chunk loop is written out flat (no generator per concern): every layer costs
             # each chunk of each reply, 100,000 chunks when 1,000 replies stream (bench P4).
@@ -210,7 +208,7 @@ class Reply:
         self.incomplete = True
 
     def _cap(self, chunk: str) -> str:
-        room = self._chat.limits.max_reply_chars - self._length
+        room = self._host.limits.max_reply_chars - self._length
         if len(chunk) >= room:
             self.incomplete = True
             chunk = chunk[: max(room, 0)]
@@ -219,20 +217,19 @@ class Reply:
 
     async def _save(self, received_at: float) -> None:
         """Store the user's message and the reply together; shielded so a cancel cannot half-write it."""
-        chat = self._chat
-        now = chat._clock()
+        host = self._host
+        now = host.clock()
         meta = {"incomplete": True} if self.incomplete else {}
         messages = [
             Message("user", self.prompt_text, received_at, self._metadata),
             Message("assistant", self.text, now, {"persona": self.persona.name, **meta}),
         ]
-        write = asyncio.ensure_future(chat.store.append_turn(self.user_id, self.persona.name, messages, now))
+        write = asyncio.ensure_future(host.store.append_turn(self.user_id, self.persona.name, messages, now))
         try:
-            self.session = await asyncio.shield(write)
+            await asyncio.shield(write)
         except asyncio.CancelledError:
-            self.session = await write  # finish the write, then let the cancel proceed
+            await write  # finish the write, then let the cancel proceed
             raise
-        self.done = True
         log.info(
             "turn_stored",
             extra={"user_id": self.user_id, "persona": self.persona.name, "incomplete": self.incomplete},

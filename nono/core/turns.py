@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 
 @dataclass
@@ -27,3 +29,7 @@ class TurnRecord:
     @property
     def time_to_first_token(self) -> float | None:
         return None if self.started is None or self.first_token is None else self.first_token - self.started
+
+
+#: Called with each ended turn's record; it must not block (it runs in the turn's task).
+TurnListener: TypeAlias = Callable[[TurnRecord], None]

@@ -218,6 +218,34 @@ async def test_a_broken_listener_does_not_break_the_turn(chat, fake_llm):
     assert (await chat.reply(USER, "hi")).text == "still fine"
 
 
+async def test_a_removed_listener_is_no_longer_called(chat, fake_llm):
+    removed, kept = [], []
+    chat.add_listener(removed.append)
+    chat.add_listener(kept.append)
+    fake_llm.enqueue("first")
+    await chat.reply(USER, "hi")
+    chat.remove_listener(removed.append)
+    chat.remove_listener(removed.append)  # already gone: ignored
+    fake_llm.enqueue("second")
+    await chat.reply(USER, "again")
+    assert len(removed) == 1 and len(kept) == 2
+
+
+async def test_a_listener_removing_itself_mid_turn_does_not_hide_the_turn_from_the_next(chat, fake_llm):
+    heard = []
+
+    def once(record) -> None:
+        chat.remove_listener(once)
+        heard.append(("once", record.outcome))
+
+    chat.add_listener(once)
+    chat.add_listener(lambda record: heard.append(("always", record.outcome)))
+    for text in ("one", "two"):
+        fake_llm.enqueue("ok")
+        await chat.reply(USER, text)
+    assert heard == [("once", "ok"), ("always", "ok"), ("always", "ok")]
+
+
 async def test_reset_forgets_history_and_persona(chat, fake_llm):
     await chat.set_persona(USER, "pirate")
     fake_llm.enqueue("Arr")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import nono.core.reply
+from tests.support.imports import imported_names
 
 
 def test_core_imports_no_platform_sdk_or_aiohttp():
@@ -16,3 +20,10 @@ def test_core_imports_no_platform_sdk_or_aiohttp():
     # A fresh interpreter: the test process itself has the SDKs loaded by other tests' plugins.
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_turn_does_not_import_the_chat_service():
+    # Reply reaches ChatService's parts only through TurnHost; not even a TYPE_CHECKING import ties them.
+    imported = imported_names(Path(nono.core.reply.__file__))
+    assert "nono.core.turn_host" in imported, "the test no longer sees reply.py's imports"
+    assert "nono.core.chat" not in imported

@@ -56,21 +56,22 @@ class SidecarMetrics:
             "nono_store_up", "1 when the store answered at the last scrape, else 0", registry=registry
         )
         queue = Gauge("nono_llm_queue_depth", "Generations waiting for the model", registry=registry)
-        queue.set_function(lambda: float(getattr(llm, "queue_depth", 0) or 0))
+        queue.set_function(lambda: float(llm.queue_depth))
 
     def attach(self) -> None:
-        """Start counting turns (ChatService has no way to unsubscribe, so detach only mutes)."""
+        """Start counting turns; attaching twice still counts each turn once."""
         if not self.attached:
             self.attached = True
             self._chat.add_listener(self.on_turn)
 
     def detach(self) -> None:
-        self.attached = False
+        """Stop counting turns."""
+        if self.attached:
+            self.attached = False
+            self._chat.remove_listener(self.on_turn)
 
     def on_turn(self, record: TurnRecord) -> None:
         """Record one finished turn."""
-        if not self.attached:
-            return
         platform = record.platform if record.platform in KNOWN_PLATFORMS else "other"
         self.turns.labels(platform, record.outcome).inc()
         if record.latency is not None:
