@@ -6,6 +6,8 @@ user. Anything else is a bug or an operator problem: log it, answer with a gener
 
 from __future__ import annotations
 
+from nono.core.wording import BUSY, MODEL_UNAVAILABLE, STORE_UNAVAILABLE
+
 
 class NonoError(Exception):
     """Root of every error Nono raises on purpose."""
@@ -93,16 +95,14 @@ class ServiceUnavailable(UserFacingError):
 class ModelUnavailable(ServiceUnavailable):
     code = "model_unavailable"
 
-    def __init__(self, message: str = "The model is unavailable right now. Please try again in a minute.") -> None:
+    def __init__(self, message: str = MODEL_UNAVAILABLE) -> None:
         super().__init__(message)
 
 
 class StoreUnavailable(ServiceUnavailable):
     code = "store_unavailable"
 
-    def __init__(
-        self, message: str = "My memory is temporarily unavailable. Please try again in a minute."
-    ) -> None:
+    def __init__(self, message: str = STORE_UNAVAILABLE) -> None:
         super().__init__(message)
 
 
@@ -112,7 +112,7 @@ class Busy(ServiceUnavailable):
     code = "busy"
     status = 503
 
-    def __init__(self, message: str = "I'm busy with other messages right now. Please try again shortly.") -> None:
+    def __init__(self, message: str = BUSY) -> None:
         super().__init__(message)
 
 

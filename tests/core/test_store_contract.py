@@ -6,6 +6,8 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -258,21 +260,38 @@ def ttl_backend(request) -> tuple[str, str]:
     return request.param, f"test:{uuid.uuid4().hex}:"
 
 
-@pytest.fixture
-async def ttl_store(ttl_backend: tuple[str, str], tmp_path):
-    """A store of each backend whose histories expire after TTL seconds without activity."""
-    kind, prefix = ttl_backend
-    if kind == "sqlite":
-        store = SQLiteStore(tmp_path / "ttl.sqlite3", history_ttl=TTL)
-    elif kind == "fakeredis":
-        import fakeredis
+OpenStore = Callable[..., Store]
 
-        store = RedisStore(fakeredis.FakeAsyncRedis(), prefix=prefix, history_ttl=TTL)
-    else:
-        url = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-        store = RedisStore.from_url(url, prefix=prefix, history_ttl=TTL)
-    yield store
-    await store.aclose()
+
+@pytest.fixture
+async def open_ttl_store(ttl_backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[OpenStore]:
+    """`open_ttl_store(history_ttl, clock=...)`: a store of each backend; all are closed afterwards."""
+    kind, prefix = ttl_backend
+    opened: list[Store] = []
+
+    def open_store(history_ttl: float, clock: Callable[[], float] = time.time) -> Store:
+        store: Store
+        if kind == "sqlite":
+            store = SQLiteStore(tmp_path / f"ttl{len(opened)}.sqlite3", history_ttl=history_ttl, clock=clock)
+        elif kind == "fakeredis":
+            import fakeredis
+
+            store = RedisStore(fakeredis.FakeAsyncRedis(), prefix=prefix, history_ttl=history_ttl, clock=clock)
+        else:
+            url = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+            store = RedisStore.from_url(url, prefix=prefix, history_ttl=history_ttl, clock=clock)
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        await store.aclose()
+
+
+@pytest.fixture
+def ttl_store(open_ttl_store: OpenStore) -> Store:
+    """A store of each backend whose histories expire after TTL seconds without activity."""
+    return open_ttl_store(TTL)
 
 
 async def test_history_ttl_forgets_idle_users_and_activity_keeps_them(ttl_store: Store):
@@ -295,3 +314,34 @@ async def test_history_ttl_forgets_idle_users_and_activity_keeps_them(ttl_store:
     reborn = await ttl_store.append_turn(BOB, "assistant", turn(1, time.time()), time.time())
     assert reborn.persona == "assistant" and reborn.message_count == 2
     assert [m.seq for m in await ttl_store.history(BOB, 20)] == [0, 1]
+
+
+class FakeClock:
+    """A clock that only moves when the test sets `now`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_expiry_is_judged_by_the_clock_the_store_is_given(open_ttl_store: OpenStore):
+    # Activity at t = 1000..1030 is decades old by the wall clock: only the injected clock keeps it live.
+    clock = FakeClock(1050.0)
+    store = open_ttl_store(60.0, clock=clock)
+    await store.append_turn(ALICE, "pirate", turn(0, 990.0), 1000.0)
+    await store.touch(BOB, "tutor", 1030.0)
+
+    session = await store.get_session(ALICE)
+    assert session is not None and session.persona == "pirate"
+    assert contents(await store.history(ALICE, 20)) == ["question 0", "answer 0"]
+    assert await store.count_active(0) == 2
+
+    clock.now = 1070.0  # alice has been idle 70 s, longer than the TTL; bob 40 s
+    assert await store.count_active(0) == 1
+    assert [s.user_id for s in (await store.active_page(0)).sessions] == [BOB]
+
+    clock.now = 1100.0
+    assert await store.count_active(0) == 0
+    assert await store.active_page(0) == ([], 0)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nono.core.llm.ollama_llm import BROKEN, SERVER_BUSY, TOO_SLOW, UNREACHABLE
+from nono.core.llm.ollama_llm import BROKEN, SERVER_BUSY, UNREACHABLE
+from nono.core.wording import TOO_SLOW
 from tests.fakes.ollama_server import FakeOllama, running_ollama
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.fault_fixtures import (

@@ -18,10 +18,10 @@ from nono.adapters.discord.render import DISCORD_LIMIT, NO_MENTIONS, failure_tex
 from nono.adapters.splitting import split_message
 from nono.core.chat import ChatService
 from nono.core.commands import MAX_HISTORY_COUNT, Commands
+from nono.core.wording import REFUSAL
 
 log = logging.getLogger(__name__)
 
-NOT_ALLOWED = "Sorry, I'm not available to you here."
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 
 
@@ -91,7 +91,7 @@ class SlashCommands(commands.Cog):
     ) -> None:
         """The one place command failures become an (ephemeral) answer."""
         if isinstance(error, app_commands.CheckFailure):
-            text = NOT_ALLOWED
+            text = REFUSAL
         else:
             text = failure_text(error.original if isinstance(error, app_commands.CommandInvokeError) else error)
         try:

@@ -18,10 +18,10 @@ from nono.adapters.discord.access import (
 )
 from nono.adapters.discord.render import ReplyRenderer, send_short_reply
 from nono.core.chat import ChatService
+from nono.core.wording import REFUSAL
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "Sorry, I'm not available to you here."
 #: After refusing a DM, further DMs from that user are ignored for this long (no refusal spam).
 REFUSAL_QUIET = 600.0
 MAX_REMEMBERED_REFUSALS = 4096

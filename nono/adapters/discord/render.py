@@ -16,16 +16,15 @@ import discord
 
 from nono.adapters.discord.pacer import ChannelPacer
 from nono.adapters.splitting import split_message
-from nono.core.reply import Reply
 from nono.core.errors import UserFacingError
+from nono.core.reply import Reply
+from nono.core.wording import EMPTY_REPLY, GENERIC_ERROR
 
 log = logging.getLogger(__name__)
 
 DISCORD_LIMIT = 2000
 #: Discord shows "typing…" for about 10 s after each request.
 TYPING_PULSE = 8.0
-EMPTY_REPLY = "_(I have no answer to that.)_"
-GENERIC_FAILURE = "Sorry, something went wrong on my side. Please try again later."
 
 #: Replies ping at most the person replied to; model text never pings anyone.
 REPLY_MENTIONS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
@@ -37,7 +36,7 @@ def failure_text(exc: BaseException) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     log.error("discord_handler_failed", exc_info=exc)
-    return GENERIC_FAILURE
+    return GENERIC_ERROR
 
 
 class LiveReply:

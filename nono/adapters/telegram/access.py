@@ -14,7 +14,6 @@ from typing import Literal
 
 from telegram import Chat, Message, MessageEntity, Update, User
 
-REFUSAL = "Sorry, I'm not available to you here. Ask the person who runs this bot for access."
 #: Refusals remembered; beyond this the memory starts over (someone may get a second refusal).
 MAX_REMEMBERED = 10_000
 

@@ -13,16 +13,16 @@ from telegram import BotCommand, Chat, InlineKeyboardButton, InlineKeyboardMarku
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from nono.adapters.telegram.access import REFUSAL, TelegramAccess, addressed_text
+from nono.adapters.telegram.access import TelegramAccess, addressed_text
 from nono.adapters.telegram.outbox import Outbox
 from nono.adapters.telegram.stream import deliver
 from nono.core.chat import ChatService
 from nono.core.commands import Commands
 from nono.core.errors import UserFacingError
+from nono.core.wording import GENERIC_ERROR, REFUSAL
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
 TEXT_ONLY = "I can only read text messages for now."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 PERSONA_DATA = "persona:"

@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue  # what PTB's own transports test timeouts against
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -69,9 +68,10 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data is not None and request_data.contains_files
-        if isinstance(read_timeout, DefaultValue):
+        # BaseRequest documents `is DEFAULT_NONE` as the test for "not passed": use our own default then.
+        if read_timeout is BaseRequest.DEFAULT_NONE:
             read_timeout = MEDIA_TIMEOUT if files else self._read_timeout
-        if isinstance(connect_timeout, DefaultValue):
+        if connect_timeout is BaseRequest.DEFAULT_NONE:
             connect_timeout = self._connect_timeout
         # No `connect` or `total` limit: those would also count the wait for a free connection.
         # aiohttp has no write timeout; a stalled upload ends with the read timeout.

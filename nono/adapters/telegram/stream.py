@@ -24,10 +24,9 @@ from nono.adapters.telegram.format import Rendered, plan_parts, preview, render
 from nono.adapters.telegram.outbox import PREVIEW_RATE, Outbox
 from nono.adapters.telegram.pacing import is_entity_error, is_not_modified, paced
 from nono.core.reply import Reply
+from nono.core.wording import EMPTY_REPLY
 
 log = logging.getLogger(__name__)
-
-EMPTY_REPLY = "(The model returned an empty reply.)"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from nono.core.errors import Busy, ConfigError, ContextOverflow, ModelUnavailabl
 from nono.core.llm.base import ChatMessage, GenerationOptions
 from nono.core.llm.chat_template import ChatML, NotChatML
 from nono.core.llm.handoff import FifoLine, Handoff, Utf8Stream
+from nono.core.wording import TOO_SLOW
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ class LocalLLM:
     """A GGUF chat model (ChatML) running in this process."""
 
     name = "local"
-    exact_token_counts = True
 
     def __init__(
         self,
@@ -154,7 +154,7 @@ class LocalLLM:
         except TimeoutError:
             handoff.cancel()
             log.warning("local_llm_timeout", extra={"timeout": self.timeout})
-            raise ModelUnavailable("The model took too long to answer. Please try again in a minute.") from None
+            raise ModelUnavailable(TOO_SLOW) from None
         except Exception as exc:  # raised by llama.cpp on the worker thread
             log.error("local_llm_failed", exc_info=exc)
             raise ModelUnavailable() from exc

@@ -18,11 +18,11 @@ import ollama
 
 from nono.core.errors import Busy, ConfigError, ModelUnavailable
 from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
+from nono.core.wording import TOO_SLOW
 
 log = logging.getLogger(__name__)
 
 UNREACHABLE = "The model server is unavailable right now. Please try again in a minute."
-TOO_SLOW = "The model took too long to answer. Please try again in a minute."
 BROKEN = "The model stopped answering partway through. Please try again in a minute."
 SERVER_BUSY = "The model server is busy right now. Please try again shortly."
 
@@ -42,7 +42,6 @@ class OllamaLLM:
     """Streams chat replies from an Ollama server."""
 
     name = "ollama"
-    exact_token_counts = False
 
     def __init__(
         self,

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,9 +23,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, ResponseError
 
-from nono.core.errors import StoreUnavailable
-from nono.core.store import redis_scripts as scripts
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store import redis_scripts as scripts
+from nono.core.store.common import OutageGuard, lower_bound
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +38,18 @@ _ID = "\n"
 class RedisStore:
     """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "nono:", history_ttl: float | None = None) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "nono:", history_ttl: float | None = None, *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
         self._redis = client
         self._prefix = prefix
         self.history_ttl = history_ttl
+        self._clock = clock
         self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
         self._index = f"{prefix}sessions:active"
-        self._down = False
+        # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
+        self._guard = OutageGuard(log, "redis", (RedisError, OSError))
         self._load_context = client.register_script(scripts.LOAD_CONTEXT)
         self._history = client.register_script(scripts.HISTORY)
         self._activity = client.register_script(scripts.ACTIVITY)
@@ -53,7 +57,10 @@ class RedisStore:
         self._key_templates = [*self._session_key(_ID).split(_ID), *self._metadata_key(_ID).split(_ID)]
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "nono:", history_ttl: float | None = None) -> RedisStore:
+    def from_url(
+        cls, url: str, prefix: str = "nono:", history_ttl: float | None = None, *,
+        clock: Callable[[], float] = time.time,
+    ) -> RedisStore:  # fmt: skip
         """A store with its own connection pool for `url` (redis://, rediss://, unix://)."""
         # A blocking pool: a burst of turns (1,000 users at once) waits for a free connection instead
         # of failing with MaxConnectionsError once redis-py's default 100 are in use.
@@ -68,7 +75,7 @@ class RedisStore:
             # No health_check_interval: its PING would add a round trip to the first turn after idle;
             # a stale pooled socket fails with ConnectionError and the retry above reconnects.
         )
-        return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl)
+        return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl, clock=clock)
 
     def _session_key(self, user_id: str) -> str:
         return f"{self._prefix}session:{{{user_id}}}"
@@ -106,7 +113,7 @@ class RedisStore:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
         if limit <= 0:
             return ActivePage([], await self.count_active(since))
-        lowest = repr(float(self._lower_bound(since)))
+        lowest = repr(float(lower_bound(since, self.history_ttl, self._clock)))
         with self._guard("active_page"):
             total, rows = await self._active_page(
                 keys=[self._index], args=[lowest, max(0, offset), limit, *self._key_templates]
@@ -119,12 +126,10 @@ class RedisStore:
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
-        with self._guard("count_active"):
-            return int(await self._redis.zcount(self._index, self._lower_bound(since), "+inf"))
-
-    def _lower_bound(self, since: float) -> float:
         # With HISTORY_TTL, a session idle longer than it has expired even if its index entry lingers.
-        return since if self.history_ttl is None else max(since, time.time() - self.history_ttl)
+        lowest = lower_bound(since, self.history_ttl, self._clock)
+        with self._guard("count_active"):
+            return int(await self._redis.zcount(self._index, lowest, "+inf"))
 
     async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
@@ -208,20 +213,6 @@ class RedisStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 queue(pipe)
                 return await pipe.execute()
-
-    @contextmanager
-    def _guard(self, op: str) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
-            if not self._down:
-                log.error("store_unavailable", extra={"backend": "redis", "op": op, "error": repr(exc)})
-            self._down = True
-            raise StoreUnavailable() from exc
-        if self._down:
-            self._down = False
-            log.warning("store_recovered", extra={"backend": "redis", "op": op})
 
 
 def _text(value: bytes | str) -> str:

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nono.core.errors import StoreUnavailable
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store.common import OutageGuard, lower_bound
 from nono.core.store.sqlite_rows import (
     MESSAGE_COLUMNS, SCHEMA, SESSION_COLUMNS, dump, message_of, session_of, storable,
 )  # fmt: skip
@@ -30,12 +30,22 @@ T = TypeVar("T")
 class SQLiteStore:
     """Sessions and histories in one SQLite file (created with its parent directory if missing)."""
 
-    def __init__(self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
         self.path = Path(path)
         self.history_ttl = history_ttl
+        self._clock = clock
         self._busy_ms = max(0, round(busy_timeout * 1000))
         self._conn: sqlite3.Connection | None = None
-        self._down = False
+        # "database is locked", disk I/O, an unreadable or corrupt file: the user can only retry. After a
+        # failure the file is reopened on the next call, in case it was replaced or restored.
+        self._guard = OutageGuard(
+            log, "sqlite", (sqlite3.Error, OSError),
+            bugs=(sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError),
+            on_outage=self._disconnect,
+        )  # fmt: skip
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nono-sqlite")
 
@@ -45,7 +55,9 @@ class SQLiteStore:
         """The session and the newest `limit` messages (oldest first): only the window is read."""
         return await self._call("load_context", self._read, self._load_context, user_id, limit)
 
-    def _load_context(self, conn: sqlite3.Connection, user_id: str, limit: int):
+    def _load_context(
+        self, conn: sqlite3.Connection, user_id: str, limit: int
+    ) -> tuple[Session | None, list[Message]]:
         session = self._live_session(conn, user_id)
         if session is None or limit <= 0:
             return session, []
@@ -76,7 +88,7 @@ class SQLiteStore:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
 
         def query(conn: sqlite3.Connection) -> ActivePage:
-            lowest = self._lower_bound(since)
+            lowest = lower_bound(since, self.history_ttl, self._clock)
             rows = conn.execute(
                 f"SELECT {SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
                 "ORDER BY last_activity DESC, user_id DESC LIMIT ? OFFSET ?",
@@ -88,27 +100,27 @@ class SQLiteStore:
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
-
-        return await self._call("count_active", self._read, self._count_active, self._lower_bound(since))
+        lowest = lower_bound(since, self.history_ttl, self._clock)
+        return await self._call("count_active", self._read, self._count_active, lowest)
 
     @staticmethod
     def _count_active(conn: sqlite3.Connection, lowest: float) -> int:
-        return conn.execute("SELECT COUNT(*) FROM sessions WHERE last_activity >= ?", (lowest,)).fetchone()[0]
+        return int(conn.execute("SELECT COUNT(*) FROM sessions WHERE last_activity >= ?", (lowest,)).fetchone()[0])
 
     def _is_live(self, conn: sqlite3.Connection, user_id: str) -> bool:
         """Whether the user has a session that has not expired (without building it)."""
         row = conn.execute("SELECT last_activity FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
-        return row is not None and row[0] >= self._lower_bound(float("-inf"))
+        return row is not None and row[0] >= self._oldest_live()
 
     def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
         row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
-        if row is None or row[3] < self._lower_bound(float("-inf")):
+        if row is None or row[3] < self._oldest_live():
             return None  # an expired session reads as gone; the next write purges it
         return session_of(row)
 
-    def _lower_bound(self, since: float) -> float:
-        # Reads have no `now`: expiry is judged by the wall clock, writes purge with theirs.
-        return since if self.history_ttl is None else max(since, time.time() - self.history_ttl)
+    def _oldest_live(self) -> float:
+        """The last activity below which a session has expired, by the store's clock."""
+        return lower_bound(float("-inf"), self.history_ttl, self._clock)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -195,22 +207,9 @@ class SQLiteStore:
         return await loop.run_in_executor(self._executor, self._guarded, op, fn, *args)
 
     def _guarded(self, op: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` on the worker thread; the one place sqlite3 errors become StoreUnavailable."""
-        try:
-            result = fn(self._connection(), *args)
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
-            raise  # our bug, not an outage: let it surface as such
-        except (sqlite3.Error, OSError) as exc:
-            # "database is locked", disk I/O, unreadable or corrupt file: the user can only retry.
-            if not self._down:
-                log.error("store_unavailable", extra={"backend": "sqlite", "op": op, "error": repr(exc)})
-            self._down = True
-            self._disconnect()  # reopen on the next call, in case the file was replaced or restored
-            raise StoreUnavailable() from exc
-        if self._down:
-            self._down = False
-            log.warning("store_recovered", extra={"backend": "sqlite", "op": op})
-        return result
+        """Run `fn` on the worker thread; sqlite3 errors become StoreUnavailable in `self._guard`."""
+        with self._guard(op):
+            return fn(self._connection(), *args)
 
     def _read(self, conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
         # One read transaction so the session and its messages come from the same snapshot.

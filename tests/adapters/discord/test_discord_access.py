@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from discord import app_commands
 
-from nono.adapters.discord.conversation import REFUSAL, RefusalMemory
+from nono.adapters.discord.conversation import RefusalMemory
 from nono.core.llm.fake import FakeLLM
+from nono.core.wording import REFUSAL
 
 ALLOWED_GUILD = 2_222_222_222_222_222_222
 
@@ -45,7 +46,7 @@ async def test_allowed_roles_decide_who_is_answered_in_a_server(discord_server, 
     refused = await server.alice.slash(server.channel, "reset")
 
     assert [m.content for m in server.bot_messages()] == ["Hi Max."]
-    assert refused.ephemeral and refused.response.content == "Sorry, I'm not available to you here."
+    assert refused.ephemeral and refused.response.content == REFUSAL
     # SimCord records the failed check; the one error handler answered it.
     assert [type(e) for e in server.env.errors] == [app_commands.CheckFailure]
 

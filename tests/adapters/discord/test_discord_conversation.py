@@ -8,6 +8,7 @@ import pytest
 
 from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
+from nono.core.wording import MODEL_UNAVAILABLE
 
 
 def _user_turns(prompt) -> list[str]:
@@ -160,7 +161,7 @@ async def test_a_model_failure_is_reported_and_nothing_is_stored(simcord_env, fa
     replies = [m.content for m in erin.dm_channel.history() if m.author.id != erin.id]
     assert replies == [
         "Half an ans",  # what had been shown stays; the error follows
-        "The model is unavailable right now. Please try again in a minute.",
+        MODEL_UNAVAILABLE,
         "A whole answer.",
     ]
     assert [m.content for m in await chat.history(f"discord:{erin.id}")] == ["question two", "A whole answer."]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from nono.adapters.telegram.handlers import TEXT_ONLY, UNKNOWN_COMMAND
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
-from tests.adapters.telegram.conftest import ALICE, GROUP
+from nono.core.wording import MODEL_UNAVAILABLE
+from tests.support.telegram import ALICE, GROUP
 from tests.fakes.telegram_server import FakeTelegram
 
 
@@ -93,7 +94,7 @@ async def test_user_errors_are_answered_and_the_bot_keeps_going(tg: FakeTelegram
     assert too_long.startswith("Your message is 4001 characters long; the limit is 4000.")
     assert unknown == UNKNOWN_COMMAND
     assert partial == "Half an answer", "what was said stays visible"
-    assert failed == "The model is unavailable right now. Please try again in a minute."
+    assert failed == MODEL_UNAVAILABLE
     assert recovered == "All good now."
 
 

@@ -14,8 +14,9 @@ import pytest
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.errors import Busy, ConfigError, ModelUnavailable
 from nono.core.llm.base import ChatMessage, GenerationOptions
-from nono.core.llm.ollama_llm import BROKEN, TOO_SLOW, UNREACHABLE, OllamaLLM
+from nono.core.llm.ollama_llm import BROKEN, UNREACHABLE, OllamaLLM
 from nono.core.personas import PersonaRegistry
+from nono.core.wording import TOO_SLOW
 from tests.fakes.ollama_server import DEFAULT_MODEL, FakeOllama, running_ollama
 
 PROMPT = [ChatMessage("system", "You are terse."), ChatMessage("user", "Say hello")]

@@ -1,0 +1,25 @@
+"""The fixed lines Nono shows users, each written once for every adapter and backend.
+
+Adapters render them as Markdown (Discord natively, Telegram through its renderer), so they
+stay plain sentences. Texts built from values (limits, persona names) live with their errors.
+"""
+
+from __future__ import annotations
+
+#: Anything unexpected went wrong; the details are in the log, never in the reply.
+GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
+#: A person the allowlists do not admit, told once.
+REFUSAL = "Sorry, I'm not available to you here. Ask the person who runs this bot for access."
+#: The model finished without writing anything.
+EMPTY_REPLY = "(The model returned an empty reply.)"
+
+#: The model failed in a way with nothing more specific to say.
+MODEL_UNAVAILABLE = "The model is unavailable right now. Please try again in a minute."
+#: No first (or next) token within the configured timeout.
+TOO_SLOW = "The model took too long to answer. Please try again in a minute."
+#: The store (Redis or the SQLite file) cannot be reached.
+STORE_UNAVAILABLE = "My memory is temporarily unavailable. Please try again in a minute."
+#: A turn that cannot run because Nono is shutting down.
+RESTARTING = "I'm restarting right now. Please send that again in a minute."
+#: Too many replies are queued.
+BUSY = "I'm busy with other messages right now. Please try again shortly."
