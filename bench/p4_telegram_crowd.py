@@ -1,7 +1,7 @@
 """P4: 1,000 Telegram users write at the same moment; how long until every one of them has a complete reply.
 
 The bot is the real thing, built the way `nono run` builds it: `open_services` (Redis store under a
-random prefix) and `telegram_running` (python-telegram-bot, long polling, concurrent updates),
+random prefix) and `nono.adapters.telegram.running` (python-telegram-bot, long polling, concurrent updates),
 with a fake model that streams 100 tokens at 20 tokens/s (5 s per reply, on a schedule). Telegram
 is the project's loopback Bot API in a separate process (`bench.telegram_platform`), which queues
 one message from each user at once and stops the clock when the last chat shows its complete reply.
@@ -33,7 +33,8 @@ GOAL = 1.10
 
 async def run(ctx: Context) -> list[Row]:
     os.environ["PTB_TIMEDELTA"] = "true"  # PTB 22 otherwise warns each time it builds a RetryAfter
-    from nono.adapters.telegram.app import telegram_running
+    from nono.adapters import telegram
+    from nono.bot.options import telegram_options
     from nono.bot.services import open_services
     from nono.bot.settings import Settings
 
@@ -48,10 +49,10 @@ async def run(ctx: Context) -> list[Row]:
     @contextlib.asynccontextmanager
     async def bot(global_rate: float) -> AsyncIterator[None]:
         """The bot as `nono run` builds it, with the benchmark's paced model and TELEGRAM_GLOBAL_RATE."""
+        configured = settings.model_copy(update={"telegram_global_rate": global_rate})
         async with (
-            open_services(settings.model_copy(update={"telegram_global_rate": global_rate}),
-                          llm=PacedLLM(REPLY_TOKENS, TOKEN_RATE)) as services,
-            telegram_running(services),
+            open_services(configured, llm=PacedLLM(REPLY_TOKENS, TOKEN_RATE)) as services,
+            telegram.running(services.chat, telegram_options(configured)),
         ):
             yield
 

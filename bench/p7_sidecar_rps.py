@@ -1,6 +1,6 @@
 """P7: the sidecar's REST reads under load, with 10,000 sessions stored, vs a bare aiohttp JSON handler.
 
-In this process: the real sidecar (`sidecar_running` over `open_services`, ADMIN_TOKEN set, so every
+In this process: the real sidecar (the HTTP adapter's `running` over `open_services`, ADMIN_TOKEN set, so every
 request is authenticated) and, on another port of the same event loop, a bare aiohttp app whose
 handlers return the very same JSON documents from memory (`web.json_response`, nothing else). A
 separate load-generator process (`bench.http_load`, 64 keep-alive connections, closed loop) hits
@@ -41,9 +41,10 @@ async def run(ctx: Context) -> list[Row]:
 
 
 async def measure(ctx: Context, store: str) -> list[Row]:
+    from nono.adapters import http
+    from nono.bot.options import http_options
     from nono.bot.services import open_services
     from nono.bot.settings import Settings
-    from nono.adapters.http.app import sidecar_running
 
     duration, rounds = ctx.pick((2.0, 1), (4.0, 2))
     prefix = new_prefix()
@@ -53,7 +54,11 @@ async def measure(ctx: Context, store: str) -> list[Row]:
         personas_dir=PERSONAS_DIR, admin_token=TOKEN, sidecar_host="127.0.0.1", sidecar_port=0,
     )
     try:
-        async with open_services(settings, llm=FakeLLM()) as services, sidecar_running(services) as url:
+        async with (
+            open_services(settings, llm=FakeLLM()) as services,
+            http.running(services.chat, http_options(settings)) as sidecar,
+        ):
+            url = sidecar.url
             log(f"{store}: seeding {SESSIONS:,} sessions")
             await seed(services.store)
             targets = await documents(url)

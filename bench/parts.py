@@ -135,7 +135,8 @@ class PacedLLM:
     """
 
     name = "paced"
-    exact_token_counts = False
+    #: Nothing queues here: every stream runs at once.
+    queue_depth = 0
 
     def __init__(self, tokens: int = 100, rate: float = 20.0) -> None:
         self.tokens = tokens

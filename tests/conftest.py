@@ -12,6 +12,9 @@ from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 
+# Fixtures several folders share, each in one home.
+pytest_plugins = ["tests.support.telegram"]
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

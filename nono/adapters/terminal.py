@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from nono.core.chat import ChatService
 from nono.core.commands import Commands
 from nono.core.errors import UserFacingError
+from nono.core.wording import GENERIC_ERROR
 
 log = logging.getLogger(__name__)
 
 QUIT = {"/quit", "/exit"}
-GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again."
 
 
 class TerminalChat:
@@ -90,3 +93,37 @@ class TerminalChat:
 async def run_terminal(chat: ChatService, user_id: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     """Run the terminal chat on stdin/stdout until /quit or EOF."""
     await TerminalChat(chat, user_id, stdin or sys.stdin, stdout or sys.stdout).run()
+
+
+@dataclass(frozen=True)
+class TerminalOptions:
+    """Who is chatting, and on which streams (the process's stdin/stdout unless given)."""
+
+    user_id: str
+    stdin: TextIO | None = field(default=None, repr=False)
+    stdout: TextIO | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TerminalPart:
+    """The chat running in a task; `finished()` waits for /quit or the end of input."""
+
+    task: asyncio.Task[None]
+    name: str = "terminal"
+
+    def healthy(self) -> bool:
+        return not self.task.done()
+
+    async def finished(self) -> None:
+        await asyncio.shield(self.task)
+
+
+@asynccontextmanager
+async def running(chat: ChatService, options: TerminalOptions) -> AsyncIterator[TerminalPart]:
+    """Chat in the terminal until the block exits (which stops a chat still reading)."""
+    task = asyncio.create_task(run_terminal(chat, options.user_id, options.stdin, options.stdout), name="terminal")
+    try:
+        yield TerminalPart(task)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -7,6 +7,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+from nono.adapters.parts import Part
 from nono.bot.services import Services, open_services
 from nono.bot.settings import Settings
 
@@ -15,17 +16,19 @@ log = logging.getLogger(__name__)
 
 async def run_chat(settings: Settings, user_id: str) -> None:
     """The terminal REPL on the configured store and model."""
-    from nono.adapters.terminal import run_terminal
+    from nono.adapters import terminal
 
     async with open_services(settings) as services:
-        await run_terminal(services.chat, user_id)
+        async with terminal.running(services.chat, terminal.TerminalOptions(user_id)) as part:
+            await part.finished()
 
 
 async def run_sidecar(settings: Settings) -> None:
     """Only the HTTP sidecar, until SIGINT/SIGTERM."""
-    from nono.adapters.http.app import sidecar_running
+    from nono.adapters import http
+    from nono.bot.options import http_options
 
-    async with open_services(settings) as services, sidecar_running(services):
+    async with open_services(settings) as services, http.running(services.chat, http_options(settings)):
         await wait_for_stop_signal()
         await services.chat.shutdown(settings.shutdown_grace)
 
@@ -40,27 +43,37 @@ async def run_bots(settings: Settings) -> None:
         await services.chat.shutdown(settings.shutdown_grace)
 
 
-async def start_parts(services: Services, stack: AsyncExitStack) -> list[str]:
-    """Enter the sidecar and each adapter whose token is set; return their names."""
-    from nono.adapters.http.app import sidecar_running
+async def start_parts(services: Services, stack: AsyncExitStack) -> list[Part]:
+    """Enter each platform adapter whose token is set, then the sidecar that reports on them.
+
+    The platforms start first so the sidecar can be handed what it serves for them: their health
+    for /ready, and in webhook mode the Telegram feed behind /telegram/webhook (Telegram retries a
+    delivery that arrives before the sidecar listens). The stack closes the sidecar first.
+    """
+    # Imported here, like each adapter: `nono chat` loads no platform SDK.
+    from nono.bot.options import discord_options, http_options, telegram_options
 
     settings = services.settings
-    started = ["sidecar"]
-    await stack.enter_async_context(sidecar_running(services))
+    platforms: list[Part] = []
+    telegram_feed = None
     if settings.telegram_token is not None:
-        from nono.adapters.telegram.app import telegram_running
+        from nono.adapters import telegram
 
-        await stack.enter_async_context(telegram_running(services))
-        started.append("telegram")
+        part = await stack.enter_async_context(telegram.running(services.chat, telegram_options(settings)))
+        telegram_feed = part.feed
+        platforms.append(part)
     if settings.discord_token is not None:
-        from nono.adapters.discord.bot import discord_running
+        from nono.adapters import discord
 
-        await stack.enter_async_context(discord_running(services))
-        started.append("discord")
-    if len(started) == 1:
+        platforms.append(await stack.enter_async_context(discord.running(services.chat, discord_options(settings))))
+    if not platforms:
         log.warning("no_platform_configured", extra={"hint": "set DISCORD_TOKEN and/or TELEGRAM_TOKEN"})
-    log.info("running", extra={"parts": started})
-    return started
+    from nono.adapters import http
+
+    sidecar = http.running(services.chat, http_options(settings), parts=platforms, telegram_feed=telegram_feed)
+    parts: list[Part] = [await stack.enter_async_context(sidecar), *platforms]
+    log.info("running", extra={"parts": [part.name for part in parts]})
+    return parts
 
 
 async def wait_for_stop_signal() -> None:

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.errors import ConfigError, StoreUnavailable
-from nono.core.llm import LLM, LLM_BACKENDS
+from nono.core.llm import LLM
 from nono.core.personas import PersonaRegistry
-from nono.core.store import STORE_BACKENDS, Store
+from nono.core.store import Store
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """Everything an entry point needs, built once."""
+    """Everything an entry point needs, built once and never changed: adapters get what they need passed in."""
 
     settings: Settings
     store: Store
     llm: LLM
     personas: PersonaRegistry
     chat: ChatService
-    #: Adapters register a zero-argument callable returning True while they are healthy (for /ready).
-    adapters: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    #: Set by the Telegram adapter in webhook mode: feeds one update (the JSON body) to it.
-    #: The sidecar serves it at /telegram/webhook after checking Telegram's secret header.
-    telegram_webhook: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-
-
-def load_class(table: dict[str, str], name: str) -> type:
-    """Import the class registered under `name` in a backend table."""
-    module_name, _, class_name = table[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 def chat_limits(settings: Settings) -> ChatLimits:
@@ -53,31 +40,59 @@ def chat_limits(settings: Settings) -> ChatLimits:
     )
 
 
-def build_store(settings: Settings) -> Store:
-    cls: Any = load_class(STORE_BACKENDS, settings.store)
-    if settings.store == "redis":
-        return cls.from_url(settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl)
+# One factory per backend name. Each imports its backend when called, so an unused backend's
+# client (redis, ollama, llama-cpp from the optional extra) is never loaded.
+
+
+def _sqlite_store(settings: Settings) -> Store:
+    from nono.core.store.sqlite_store import SQLiteStore
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return cls(settings.sqlite_path, history_ttl=settings.history_ttl)
+    return SQLiteStore(settings.sqlite_path, history_ttl=settings.history_ttl)
 
 
-def build_llm(settings: Settings) -> LLM:
-    cls: Any = load_class(LLM_BACKENDS, settings.llm_backend)
-    if settings.llm_backend == "ollama":
-        return cls(
-            host=settings.ollama_host,
-            model=settings.model_name,
-            timeout=settings.llm_timeout,
-            keep_alive=settings.ollama_keep_alive,
-            max_queue=settings.llm_max_queue,
-        )
-    return cls(
+def _redis_store(settings: Settings) -> Store:
+    from nono.core.store.redis_store import RedisStore
+
+    return RedisStore.from_url(settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl)
+
+
+def _local_llm(settings: Settings) -> LLM:
+    from nono.core.llm.local_llm import LocalLLM
+
+    return LocalLLM(
         model_path=settings.model_path,
         n_ctx=settings.num_ctx,
         n_threads=settings.llm_threads,
         timeout=settings.llm_timeout,
         max_queue=settings.llm_max_queue,
     )
+
+
+def _ollama_llm(settings: Settings) -> LLM:
+    from nono.core.llm.ollama_llm import OllamaLLM
+
+    return OllamaLLM(
+        host=settings.ollama_host,
+        model=settings.model_name,
+        timeout=settings.llm_timeout,
+        keep_alive=settings.ollama_keep_alive,
+        max_queue=settings.llm_max_queue,
+    )
+
+
+#: STORE → factory; the keys are exactly the values Settings accepts.
+STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"sqlite": _sqlite_store, "redis": _redis_store}
+#: LLM_BACKEND → factory.
+LLM_FACTORIES: dict[str, Callable[[Settings], LLM]] = {"local": _local_llm, "ollama": _ollama_llm}
+
+
+def build_store(settings: Settings) -> Store:
+    return STORE_FACTORIES[settings.store](settings)
+
+
+def build_llm(settings: Settings) -> LLM:
+    return LLM_FACTORIES[settings.llm_backend](settings)
 
 
 @asynccontextmanager

@@ -4,11 +4,11 @@ Nothing here imports a chat platform's SDK or aiohttp (a test checks sys.modules
 """
 
 from nono.core.chat import ChatLimits, ChatService
-from nono.core.reply import Reply
 from nono.core.commands import Commands
 from nono.core.errors import NonoError, UserFacingError
 from nono.core.models import Message, Session
 from nono.core.personas import Persona, PersonaRegistry
+from nono.core.reply import Reply
 from nono.core.turns import TurnRecord
 
 __all__ = [

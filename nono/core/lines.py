@@ -14,7 +14,7 @@ from collections import deque
 class Ticket:
     """A place in one user's line."""
 
-    __slots__ = ("_lines", "key", "_turn", "_left")
+    __slots__ = ("_left", "_lines", "_turn", "key")
 
     def __init__(self, lines: UserLines, key: str) -> None:
         self._lines = lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nono.core.errors import ContextOverflow
-from nono.core.llm.base import MESSAGE_OVERHEAD_TOKENS, LLM, ChatMessage
+from nono.core.llm.base import LLM, MESSAGE_OVERHEAD_TOKENS, ChatMessage
 from nono.core.models import Message
 from nono.core.personas import Persona
 

@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import get_args
 
 import pytest
 
-from nono.bot.services import open_services
+from nono.bot.services import LLM_FACTORIES, STORE_FACTORIES, open_services
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
 from tests.conftest import REDIS_URL
-
-
-def make_settings(tmp_path, personas_dir, **overrides) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path, personas_dir=personas_dir, **overrides)
+from tests.support.settings import make_settings
 
 
 async def test_default_settings_give_a_sqlite_backed_chat(tmp_path, personas_dir):
     llm = FakeLLM(default_reply="hello")
-    async with open_services(make_settings(tmp_path, personas_dir), llm=llm) as services:
+    async with open_services(make_settings(tmp_path), llm=llm) as services:
         reply = await services.chat.reply("terminal:bob", "hi")
         assert reply.text == "hello"
         assert services.settings.sqlite_path.exists()
-    async with open_services(make_settings(tmp_path, personas_dir), llm=llm) as services:
+    async with open_services(make_settings(tmp_path), llm=llm) as services:
         assert len(await services.chat.history("terminal:bob")) == 2  # remembered across restarts
 
 
 async def test_redis_without_persistence_gets_one_clear_warning(tmp_path, personas_dir, redis_prefix, caplog):
-    settings = make_settings(tmp_path, personas_dir, store="redis", redis_url=REDIS_URL, key_prefix=redis_prefix)
+    settings = make_settings(tmp_path, store="redis", redis_url=REDIS_URL, key_prefix=redis_prefix)
     with caplog.at_level(logging.WARNING):
         async with open_services(settings, llm=FakeLLM(default_reply="ok")) as services:
             assert (await services.chat.reply("rest:x", "hi")).text == "ok"
@@ -38,7 +37,7 @@ async def test_redis_without_persistence_gets_one_clear_warning(tmp_path, person
 
 
 async def test_unreachable_redis_at_start_is_logged_not_fatal(tmp_path, personas_dir, caplog):
-    settings = make_settings(tmp_path, personas_dir, store="redis", redis_url="redis://127.0.0.1:1/0")
+    settings = make_settings(tmp_path, store="redis", redis_url="redis://127.0.0.1:1/0")
     with caplog.at_level(logging.WARNING):
         async with open_services(settings, llm=FakeLLM()) as services:
             assert services.chat is not None
@@ -47,5 +46,17 @@ async def test_unreachable_redis_at_start_is_logged_not_fatal(tmp_path, personas
 
 async def test_a_persona_whose_reply_budget_eats_the_context_is_refused(tmp_path, personas_dir):
     with pytest.raises(ConfigError, match="max_tokens"):
-        async with open_services(make_settings(tmp_path, personas_dir, num_ctx=512), llm=FakeLLM()):
+        async with open_services(make_settings(tmp_path, num_ctx=512), llm=FakeLLM()):
             pass
+
+
+def test_every_backend_name_settings_accept_has_one_factory():
+    # Literal["sqlite", "redis"] etc.: a name Settings lets through must never miss the table.
+    assert set(STORE_FACTORIES) == set(get_args(Settings.model_fields["store"].annotation))
+    assert set(LLM_FACTORIES) == set(get_args(Settings.model_fields["llm_backend"].annotation))
+
+
+async def test_services_are_not_changed_after_they_are_built(tmp_path):
+    async with open_services(make_settings(tmp_path), llm=FakeLLM()) as services:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            services.chat = None  # type: ignore[misc]

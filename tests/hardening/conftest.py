@@ -12,7 +12,7 @@ import pytest
 from nono.core.chat import ChatLimits
 
 # The fault and abuse tests' fixtures (loopback Telegram, a refusing port), shared by their modules.
-from tests.hardening.fault_fixtures import closed_port, ptb_timedelta, tg  # noqa: F401
+from tests.hardening.fault_fixtures import closed_port  # noqa: F401
 
 #: Fifty messages from one person plus slack: the flood tests lift the per-user limits on purpose.
 FLOOD = 50

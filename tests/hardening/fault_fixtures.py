@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,27 +20,24 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from nono.adapters.telegram.app import telegram_running
+from nono.adapters import http, telegram
+from nono.adapters.parts import Part
+from nono.bot.options import http_options, telegram_options
 from nono.bot.services import Services, open_services
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
 from nono.core.llm.base import LLM
 from tests.adapters.http.helpers import AUTH, TOKEN, metric_value
-from tests.conftest import ROOT
 from tests.fakes.ollama_server import DEFAULT_MODEL, FakeOllama
-from tests.fakes.telegram_server import TOKEN as TELEGRAM_TOKEN
-from tests.fakes.telegram_server import FakeTelegram, running_telegram
+from tests.support.settings import make_settings
+from tests.support.telegram import ALICE, BOB, GROUP, telegram_values
 
-ALICE, BOB = 1001, 1002
-GROUP = -1001234567890
+__all__ = ["ALICE", "BOB", "GROUP", "telegram_values"]  # the Telegram names these tests use, from their home
 
 
 def nono_settings(tmp_path: Path, **values: Any) -> Settings:
     """Settings isolated from the environment: SQLite in the test's directory, the shipped personas."""
     values.setdefault("admin_token", TOKEN)
-    values.setdefault("data_dir", tmp_path / "data")
-    values.setdefault("personas_dir", ROOT / "personas")
-    return Settings(_env_file=None, **values)
+    return make_settings(tmp_path, **values)
 
 
 def ollama_settings(tmp_path: Path, host: str, **values: Any) -> Settings:
@@ -85,12 +82,19 @@ class Nono:
 
 
 @asynccontextmanager
-async def running_nono(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
-    """Open the services from `settings` and serve their sidecar until the block exits."""
-    async with (
-        open_services(settings, llm=llm) as services,
-        TestClient(TestServer(create_sidecar_app(services))) as client,
-    ):
+async def running_nono(settings: Settings, *, llm: LLM | None = None, with_telegram: bool = False) -> AsyncIterator[Nono]:
+    """Open the services from `settings` and serve their sidecar until the block exits.
+
+    `with_telegram` also runs the Telegram adapter, handed to the sidecar as the runner hands it.
+    """
+    async with open_services(settings, llm=llm) as services, AsyncExitStack() as stack:
+        parts: list[Part] = []
+        feed = None
+        if with_telegram:
+            part = await stack.enter_async_context(telegram.running(services.chat, telegram_options(settings)))
+            parts, feed = [part], part.feed
+        app = http.create_sidecar_app(services.chat, http_options(settings), parts=parts, telegram_feed=feed)
+        client = await stack.enter_async_context(TestClient(TestServer(app)))
         yield Nono(services, client)
 
 
@@ -132,29 +136,8 @@ async def ollama_on_port(closed: ClosedPort) -> AsyncIterator[FakeOllama]:
     assert not server.problems, server.problems
 
 
-@pytest.fixture
-def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PTB 22 warns whenever it builds a RetryAfter unless this opt-in is set (warnings are errors here)."""
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
-
-
-@pytest.fixture
-async def tg(ptb_timedelta: None) -> AsyncIterator[FakeTelegram]:
-    """The loopback Bot API with Alice, Bob and a group."""
-    async with running_telegram() as fake:
-        fake.add_user(ALICE, "Alice", "alice")
-        fake.add_user(BOB, "Bob", "bob")
-        fake.add_group(GROUP, "Nono Club")
-        yield fake
-
-
-def telegram_values(tg: FakeTelegram) -> dict[str, Any]:
-    """The settings that point the Telegram adapter at the loopback Bot API."""
-    return {"telegram_token": TELEGRAM_TOKEN, "telegram_base_url": tg.base_url}
-
-
 @asynccontextmanager
 async def nono_with_telegram(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Nono]:
     """`running_nono` plus the Telegram adapter (long polling the loopback Bot API) on the same services."""
-    async with running_nono(settings, llm=llm) as nono, telegram_running(nono.services):
+    async with running_nono(settings, llm=llm, with_telegram=True) as nono:
         yield nono

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import simcord
 
-from nono.adapters.discord.bot import NonoBot, create_discord_bot
+from nono.adapters.discord import NonoBot, create_discord_bot
+from nono.bot.options import discord_options
 from nono.bot.services import chat_limits
-from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.errors import Busy
 from nono.core.llm.fake import FakeLLM
@@ -33,6 +33,7 @@ from tests.hardening.fault_fixtures import (
     running_nono,
     telegram_values,
 )
+from tests.support.settings import make_settings
 
 SLOW_DOWN = re.compile(r"Slow down a little: try again in (\d+) s\.")
 LINE_FULL = "You have too many messages waiting for an answer. Please wait for my replies."
@@ -149,7 +150,7 @@ async def test_telegram_messages_beyond_the_pending_limit_are_told_busy_and_the_
 
 # -- Discord -----------------------------------------------------------------------------------------
 
-DISCORD_SETTINGS = Settings(_env_file=None, rate_limit_per_minute=2, max_pending_per_user=1)
+DISCORD_SETTINGS = make_settings(rate_limit_per_minute=2, max_pending_per_user=1)
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def discord_chat(sqlite_store, fake_llm: FakeLLM, registry) -> ChatService:
 
 @pytest.fixture
 def simcord_bot(discord_chat: ChatService) -> NonoBot:
-    return create_discord_bot(discord_chat, DISCORD_SETTINGS)
+    return create_discord_bot(discord_chat, discord_options(DISCORD_SETTINGS))
 
 
 def answers(channel: simcord.ChannelHandle, author_id: int) -> list[str]:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from nono.adapters.discord.bot import NonoBot, create_discord_bot
+from nono.adapters.discord import NonoBot, create_discord_bot
 from nono.adapters.telegram.handlers import PERSONA_DATA
 from nono.adapters.terminal import run_terminal
-from nono.bot.settings import Settings
+from nono.bot.options import discord_options
 from nono.core.chat import ChatService
 from nono.core.errors import UnknownPersona
 from nono.core.llm.fake import FakeLLM
@@ -35,6 +35,7 @@ from tests.hardening.fault_fixtures import (
     running_nono,
     telegram_values,
 )
+from tests.support.settings import make_settings
 
 OUTSIDE = "name: outside\ndisplay_name: Outsider\nsystem_prompt: You were never loaded.\n"
 
@@ -142,7 +143,7 @@ def persona_chat(sqlite_store, fake_llm: FakeLLM, persona_registry: PersonaRegis
 
 @pytest.fixture
 def simcord_bot(persona_chat: ChatService) -> NonoBot:
-    return create_discord_bot(persona_chat, Settings(_env_file=None))
+    return create_discord_bot(persona_chat, discord_options(make_settings()))
 
 
 async def test_discord_refuses_hostile_names_privately_and_suggests_none(

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from nono.bot.services import chat_limits
-from nono.bot.settings import Settings
 from nono.core.chat import ChatService, Reply
 from nono.core.errors import Busy, RateLimited
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from tests.hardening.conftest import FLOOD, FLOOD_LIMITS, conversation, until
+from tests.support.settings import make_settings
 
 ALICE, BOB = "discord:1001", "discord:1002"
 
@@ -77,7 +77,7 @@ async def test_fifty_at_once_are_answered_and_stored_in_arrival_order_while_anot
 async def test_default_limits_refuse_the_excess_clearly_and_keep_the_accepted_in_order(
     durable_store: Any, registry: PersonaRegistry
 ) -> None:
-    limits = chat_limits(Settings(_env_file=None))
+    limits = chat_limits(make_settings())
     assert (limits.max_pending_per_user, limits.rate_limit_per_minute) == (5, 20), "the documented defaults"
     now = [1000.0]
     llm = FakeLLM()

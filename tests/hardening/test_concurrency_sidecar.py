@@ -14,9 +14,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from nono.adapters.http.app import create_sidecar_app
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.http.helpers import AUTH, make_services, make_settings
+from tests.adapters.http.helpers import AUTH, make_app, make_chat, make_settings
 from tests.hardening.conftest import FLOOD, FLOOD_LIMITS, conversation, until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +37,9 @@ async def test_fifty_chat_requests_in_flight_are_answered_in_arrival_order(
         rate_limit_per_minute=0,  # 0 turns the rate limit off
     )
     llm = FakeLLM()
-    services = make_services(settings, durable_store, llm)
-    chat = services.chat
+    chat = make_chat(settings, durable_store, llm)
     assert (chat.limits.max_pending_per_user, chat.limits.rate_limit_per_minute) == (60, None)
-    client = await aiohttp_client(create_sidecar_app(services))
+    client = await aiohttp_client(make_app(settings, chat))
     first_held = asyncio.Event()
     llm.enqueue("reply 0", wait_for=first_held)
     llm.enqueue("Bob's answer")

@@ -14,21 +14,13 @@ import pytest
 
 from nono.adapters.telegram.pacing import ChatPacer
 from nono.bot.services import chat_limits
-from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
-from tests.adapters.telegram import conftest as telegram_fixtures
-from tests.adapters.telegram.conftest import ALICE, BOB
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.conftest import FLOOD, FLOOD_LIMITS, conversation
-
-# The Telegram adapter's own test platform: the loopback Bot API and the adapter running against it.
-tg = telegram_fixtures.tg
-make_settings = telegram_fixtures.make_settings
-make_services = telegram_fixtures.make_services
-telegram_bot = telegram_fixtures.telegram_bot
-ptb_timedelta = telegram_fixtures.ptb_timedelta
+from tests.support.settings import make_settings
+from tests.support.telegram import ALICE, BOB
 
 ALICE_ID, BOB_ID = f"telegram:{ALICE}", f"telegram:{BOB}"
 
@@ -94,7 +86,7 @@ async def test_fifty_messages_at_once_are_answered_in_order_and_bob_is_not_kept_
     assert [m.content for m in await chat.history(BOB_ID)] == ["quick one", "Bob's answer"]
 
 
-@pytest.mark.parametrize("limits", [chat_limits(Settings(_env_file=None))], ids=["default-limits"])
+@pytest.mark.parametrize("limits", [chat_limits(make_settings())], ids=["default-limits"])
 async def test_with_default_limits_the_excess_gets_a_clear_refusal_and_the_rest_keep_order(
     tg: FakeTelegram, telegram_bot, chat: ChatService, fake_llm: FakeLLM, limits: ChatLimits
 ) -> None:

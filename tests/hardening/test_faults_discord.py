@@ -17,10 +17,11 @@ import pytest
 from simcord.backend.models.channel import Overwrite
 from simcord.enums import OverwriteType
 
-from nono.adapters.discord.bot import NonoBot, create_discord_bot
-from nono.bot.settings import Settings
+from nono.adapters.discord import NonoBot, create_discord_bot
+from nono.bot.options import discord_options
 from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
+from tests.support.settings import make_settings
 
 LONG_REPLY = [f"Sentence number {i:02d} keeps the reply going and going.".ljust(100) for i in range(40)]
 #: The fastest STREAM_EDIT_INTERVAL: a write failure is noticed well before the reply is complete.
@@ -29,7 +30,7 @@ EDIT_INTERVAL = 0.2
 
 @pytest.fixture
 def simcord_bot(chat: ChatService) -> NonoBot:
-    return create_discord_bot(chat, Settings(_env_file=None, stream_edit_interval=EDIT_INTERVAL))
+    return create_discord_bot(chat, discord_options(make_settings(stream_edit_interval=EDIT_INTERVAL)))
 
 
 def on_first_bot_message(bot: NonoBot, channel_id: int, action: Callable[[discord.Message], None]) -> None:

@@ -19,9 +19,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from nono.adapters.http import running as run_sidecar
+from nono.bot.options import http_options
 from nono.bot.services import open_services
-from nono.adapters.http.app import sidecar_running
 from nono.core.llm.fake import FakeLLM
+from nono.core.wording import STORE_UNAVAILABLE
 from tests.adapters.http.helpers import AUTH, make_settings, metric_value
 from tests.hardening.conftest import until
 from tests.support.redis_server import RedisServer
@@ -31,7 +33,6 @@ pytestmark = pytest.mark.redis
 ROOT = Path(__file__).resolve().parents[2]
 USERS = ("rest:ann", "rest:ben", "telegram:77")
 ANSWER = "Noted."
-UNAVAILABLE = "My memory is temporarily unavailable. Please try again in a minute."
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Chatter:
             if r.status == 200 and body["reply"] == ANSWER:
                 self.answered.append(text)
                 self.failures_in_a_row = 0
-            elif r.status == 503 and body.get("code") == "store_unavailable" and body.get("detail") == UNAVAILABLE:
+            elif r.status == 503 and (body.get("code"), body.get("detail")) == ("store_unavailable", STORE_UNAVAILABLE):
                 self.refused.append(text)
                 self.failures_in_a_row += 1
             else:
@@ -96,10 +97,11 @@ async def test_users_are_told_memory_is_unavailable_and_every_answered_turn_surv
     try:
         async with (
             open_services(settings, llm=FakeLLM(default_reply=ANSWER)) as services,
-            sidecar_running(services) as url,
+            run_sidecar(services.chat, http_options(settings)) as sidecar,
             aiohttp.ClientSession() as http,
-            http.ws_connect(f"{url}/ws/chat/rest:socket", headers=AUTH) as ws,
+            http.ws_connect(f"{sidecar.url}/ws/chat/rest:socket", headers=AUTH) as ws,
         ):
+            url = sidecar.url
             assert (await ws_turn(ws, "before"))["reply"] == ANSWER
             drivers = [asyncio.create_task(c.run(http, url)) for c in chatters]
             await until(lambda: all(len(c.answered) >= 3 for c in chatters), what="turns before the outage")
@@ -110,7 +112,7 @@ async def test_users_are_told_memory_is_unavailable_and_every_answered_turn_surv
             async with http.get(f"{url}/health") as health:
                 assert health.status == 200, "liveness does not depend on Redis: nothing to restart"
             error = await ws_turn(ws, "during the outage")
-            assert error == {"type": "error", "status": 503, "code": "store_unavailable", "message": UNAVAILABLE}
+            assert error == {"type": "error", "status": 503, "code": "store_unavailable", "message": STORE_UNAVAILABLE}
             down = await scrape(http, url)
             assert metric_value(down, "nono_store_up") == 0
             assert metric_value(down, "nono_errors_total", kind="store_unavailable") >= 3

@@ -27,12 +27,12 @@ import discord
 import pytest
 import yarl
 
+from nono.adapters.telegram.outbox import TYPING_DELAY
 from nono.bot import cli
 from nono.bot.logging_setup import REDACTED, secret_values, setup_logging
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
 from nono.bot.settings import Settings
-from nono.adapters.telegram.outbox import TYPING_DELAY
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.discord.test_discord_running import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram, running_telegram
@@ -78,9 +78,8 @@ async def fake_discord(aiohttp_server, monkeypatch: pytest.MonkeyPatch) -> Async
 
 
 @pytest.fixture(autouse=True)
-def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PTB 22 warns whenever it builds a RetryAfter unless this opt-in is set (warnings are errors here)."""
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+def _ptb_timedelta(ptb_timedelta: None) -> None:
+    """Telegram runs in every test here: opt in to PTB's timedelta values (warnings are errors)."""
 
 
 @pytest.fixture
@@ -126,8 +125,9 @@ async def running_nono(settings: Settings, llm: FakeLLM) -> AsyncIterator[str]:
         open_services(settings, llm=llm) as services,
         AsyncExitStack() as stack,
     ):
-        assert await start_parts(services, stack) == ["sidecar", "telegram", "discord"]
-        await until(lambda: all(healthy() for healthy in services.adapters.values()), what="adapters ready")
+        parts = await start_parts(services, stack)
+        assert [part.name for part in parts] == ["sidecar", "telegram", "discord"]
+        await until(lambda: all(part.healthy() for part in parts), what="adapters ready")
         yield f"http://127.0.0.1:{settings.sidecar_port}"
         await services.chat.shutdown(settings.shutdown_grace)
 

@@ -24,8 +24,8 @@ from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.errors import ServiceUnavailable
 from nono.core.llm.fake import FakeLLM
-from nono.core.wording import RESTARTING
 from nono.core.store.sqlite_store import SQLiteStore
+from nono.core.wording import RESTARTING
 from tests.fakes.ollama_server import DEFAULT_MODEL, running_ollama
 from tests.fakes.telegram_server import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram_server import running_telegram

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import discord
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 @dataclass(frozen=True)
 class DiscordOptions:
-    """The plain values the Discord adapter is configured with (built from Settings)."""
+    """The plain values the Discord adapter is configured with (built by the wiring)."""
 
     channels: frozenset[int] = frozenset()
     guild_ids: tuple[int, ...] = ()
@@ -29,6 +30,8 @@ class DiscordOptions:
     allowed_roles: frozenset[int] = frozenset()
     allowed_users: frozenset[int] = frozenset()
     edit_interval: float = 1.0
+    #: Only `running` needs it: a bot built for tests never logs in.
+    token: SecretStr | None = None
 
     @property
     def restricted(self) -> bool:

@@ -1,8 +1,8 @@
-"""Discord: the bot factory and the running context manager `nono run` enters.
+"""Discord: the bot factory and the running part `nono run` enters.
 
 `create_discord_bot` builds an un-started discord.py bot around a ChatService; async setup
-(cogs, slash command sync) happens in `setup_hook`. `discord_running` logs in, keeps the
-gateway connection in a task and closes everything on exit.
+(cogs, slash command sync) happens in `setup_hook`. `running` logs in, keeps the gateway
+connection in a task, yields a `DiscordPart` and closes everything on exit.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import discord
 from discord.ext import commands
@@ -24,24 +24,7 @@ from nono.adapters.discord.render import NO_MENTIONS, ReplyRenderer
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 
-if TYPE_CHECKING:  # adapters never import nono.bot at run time: bot depends on adapters, not back
-    from nono.bot.services import Services
-    from nono.bot.settings import Settings
-
 log = logging.getLogger(__name__)
-
-
-def discord_options(settings: Settings) -> DiscordOptions:
-    """The DISCORD_* settings (and STREAM_EDIT_INTERVAL) as plain values."""
-    return DiscordOptions(
-        channels=frozenset(settings.discord_channels),
-        guild_ids=tuple(settings.discord_guild_ids),
-        memory_scope=settings.discord_memory_scope,
-        allowed_guilds=frozenset(settings.discord_allowed_guilds),
-        allowed_roles=frozenset(settings.discord_allowed_roles),
-        allowed_users=frozenset(settings.discord_allowed_users),
-        edit_interval=settings.stream_edit_interval,
-    )
 
 
 class NonoBot(commands.Bot):
@@ -90,20 +73,31 @@ class NonoBot(commands.Bot):
         """No prefix commands: the Conversation cog answers messages."""
 
 
-def create_discord_bot(chat: ChatService, settings: Settings) -> NonoBot:
-    """An un-started bot for `chat`, configured from the DISCORD_* settings."""
-    return NonoBot(chat, discord_options(settings))
+def create_discord_bot(chat: ChatService, options: DiscordOptions) -> NonoBot:
+    """An un-started bot for `chat`."""
+    return NonoBot(chat, options)
+
+
+@dataclass(frozen=True)
+class DiscordPart:
+    """The logged-in bot and its gateway connection."""
+
+    bot: NonoBot
+    connection: asyncio.Task[None]
+    name: str = "discord"
+
+    def healthy(self) -> bool:
+        return self.bot.is_ready() and not self.bot.is_closed() and not self.connection.done()
 
 
 @asynccontextmanager
-async def discord_running(services: Services) -> AsyncIterator[NonoBot]:
-    """Log in, stay connected in a background task, register health; close on exit."""
-    token = services.settings.discord_token
-    if token is None:
+async def running(chat: ChatService, options: DiscordOptions) -> AsyncIterator[DiscordPart]:
+    """Log in, stay connected in a background task; close on exit."""
+    if options.token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
-    bot = create_discord_bot(services.chat, services.settings)
+    bot = create_discord_bot(chat, options)
     try:
-        await bot.login(token.get_secret_value())
+        await bot.login(options.token.get_secret_value())
     except discord.LoginFailure as exc:
         await bot.close()
         raise ConfigError("Discord rejected DISCORD_TOKEN; copy the bot token from the developer portal") from exc
@@ -112,11 +106,9 @@ async def discord_running(services: Services) -> AsyncIterator[NonoBot]:
         raise
     connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
     connection.add_done_callback(_report_disconnect)
-    services.adapters["discord"] = lambda: bot.is_ready() and not bot.is_closed() and not connection.done()
     try:
-        yield bot
+        yield DiscordPart(bot, connection)
     finally:
-        services.adapters.pop("discord", None)
         await bot.close()
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)

@@ -1,5 +1,6 @@
 """The HTTP sidecar (aiohttp): health, readiness, metrics, the REST admin API and WebSocket chat."""
 
-from nono.adapters.http.app import create_sidecar_app
+from nono.adapters.http.app import HttpPart, create_sidecar_app, running
+from nono.adapters.http.options import HttpOptions
 
-__all__ = ["create_sidecar_app"]
+__all__ = ["HttpOptions", "HttpPart", "create_sidecar_app", "running"]

@@ -1,48 +1,73 @@
 """The aiohttp sidecar: health, readiness, metrics, the REST admin API and WebSocket chat.
 
-`create_sidecar_app(services)` builds the app (state under `web.AppKey`, lifecycle in
-`cleanup_ctx`); `sidecar_running(services)` serves it on SIDECAR_HOST:SIDECAR_PORT inside the
-caller's event loop, next to the adapters. Endpoints are listed in docs/sidecar.md.
+`create_sidecar_app(chat, options, …)` builds the app (state under `web.AppKey`, lifecycle in
+`cleanup_ctx`); `running(chat, options, …)` serves it on the configured host and port inside
+the caller's event loop, next to the other adapters. Endpoints are listed in docs/sidecar.md.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from nono.bot.services import Services
-from nono.adapters.http.auth import admin_token, auth_middleware, check_exposure
+from nono.adapters.http.auth import auth_middleware, check_exposure
 from nono.adapters.http.errors import error_middleware
 from nono.adapters.http.metrics import SidecarMetrics
-from nono.adapters.http.openapi import build_openapi
 from nono.adapters.http.models import MAX_BODY_BYTES
-from nono.adapters.http.requests import METRICS, OPENAPI, PUBLIC_ROUTES, SERVICES, SOCKETS
+from nono.adapters.http.openapi import build_openapi
+from nono.adapters.http.options import HttpOptions
+from nono.adapters.http.requests import (
+    CHAT,
+    METRICS,
+    OPENAPI,
+    OPTIONS,
+    PARTS,
+    PUBLIC_ROUTES,
+    SOCKETS,
+    TELEGRAM_FEED,
+    Feed,
+)  # fmt: skip
 from nono.adapters.http.routes import add_routes, route_table
 from nono.adapters.http.ws import close_sockets
+from nono.adapters.parts import Part
+from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create_sidecar_app", "sidecar_running"]
+__all__ = ["HttpPart", "create_sidecar_app", "running"]
 
 
-def create_sidecar_app(services: Services) -> web.Application:
-    """The sidecar app for these services; ConfigError when it would expose an unauthenticated admin API."""
-    settings = services.settings
-    check_exposure(settings)
-    metrics = SidecarMetrics(services.chat, services.llm)
+def create_sidecar_app(
+    chat: ChatService,
+    options: HttpOptions,
+    *,
+    parts: Iterable[Part] = (),
+    telegram_feed: Feed | None = None,
+) -> web.Application:
+    """The sidecar app; ConfigError when it would expose an unauthenticated admin API.
+
+    `parts` are the other running adapters (/ready asks each); `telegram_feed` takes the updates
+    posted to /telegram/webhook while the Telegram adapter runs in webhook mode.
+    """
+    check_exposure(options)
+    metrics = SidecarMetrics(chat, chat.llm)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[error_middleware(metrics.count_internal_error), auth_middleware],
     )
-    routes = route_table(settings)
-    app[SERVICES] = services
+    routes = route_table(options.metrics_public)
+    app[CHAT] = chat
+    app[OPTIONS] = options
+    app[PARTS] = tuple(parts)
+    app[TELEGRAM_FEED] = telegram_feed
     app[METRICS] = metrics
-    app[OPENAPI] = build_openapi(routes, settings)
+    app[OPENAPI] = build_openapi(routes, chat.limits.max_message_chars)
     app[PUBLIC_ROUTES] = frozenset(route.name for route in routes if route.public)
     app[SOCKETS] = weakref.WeakSet()
     add_routes(app, routes)
@@ -58,27 +83,43 @@ async def _count_turns(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].detach()
 
 
+@dataclass(frozen=True)
+class HttpPart:
+    """The serving sidecar and the base URL it listens on."""
+
+    url: str
+    name: str = "sidecar"
+
+    def healthy(self) -> bool:
+        return True  # it answers /ready itself; while it runs, it serves
+
+
 @asynccontextmanager
-async def sidecar_running(services: Services) -> AsyncIterator[str]:
-    """Serve the sidecar until the block exits; yields the base URL it listens on."""
-    settings = services.settings
-    app = create_sidecar_app(services)
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace)
+async def running(
+    chat: ChatService,
+    options: HttpOptions,
+    *,
+    parts: Iterable[Part] = (),
+    telegram_feed: Feed | None = None,
+) -> AsyncIterator[HttpPart]:
+    """Serve the sidecar until the block exits."""
+    app = create_sidecar_app(chat, options, parts=parts, telegram_feed=telegram_feed)
+    runner = web.AppRunner(app, shutdown_timeout=options.shutdown_grace)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.sidecar_host, settings.sidecar_port)
+        site = web.TCPSite(runner, options.host, options.port)
         try:
             await site.start()
         except OSError as exc:
             raise ConfigError(
-                f"the sidecar cannot listen on {settings.sidecar_host}:{settings.sidecar_port}: "
+                f"the sidecar cannot listen on {options.host}:{options.port}: "
                 f"{exc.strerror or exc} (set SIDECAR_HOST/SIDECAR_PORT)"
             ) from exc
         url = _base_url(runner)
-        if admin_token(settings) is None:
+        if options.token_bytes is None:
             log.warning("sidecar_without_admin_token", extra={"url": url, "access": "local callers only"})
         log.info("sidecar_listening", extra={"url": url})
-        yield url
+        yield HttpPart(url)
     finally:
         await runner.cleanup()
 

@@ -15,18 +15,12 @@ import ipaddress
 from aiohttp import web
 from yarl import URL
 
-from nono.bot.settings import Settings
 from nono.adapters.http.errors import Handler, HttpProblem
-from nono.adapters.http.requests import PUBLIC_ROUTES, SERVICES
+from nono.adapters.http.options import HttpOptions
+from nono.adapters.http.requests import OPTIONS, PUBLIC_ROUTES
 from nono.core.errors import ConfigError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nono"'}
-
-
-def admin_token(settings: Settings) -> bytes | None:
-    """The configured token as bytes; an empty ADMIN_TOKEN counts as unset."""
-    token = settings.admin_token.get_secret_value().strip() if settings.admin_token else ""
-    return token.encode() if token else None
 
 
 def is_loopback_host(host: str) -> bool:
@@ -42,11 +36,11 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_exposure(settings: Settings) -> None:
+def check_exposure(options: HttpOptions) -> None:
     """Refuse to serve an unauthenticated admin API beyond this machine."""
-    if admin_token(settings) is None and not is_loopback_host(settings.sidecar_host):
+    if options.token_bytes is None and not is_loopback_host(options.host):
         raise ConfigError(
-            f"SIDECAR_HOST={settings.sidecar_host!r} is reachable from other machines, so the admin API needs "
+            f"SIDECAR_HOST={options.host!r} is reachable from other machines, so the admin API needs "
             "a token: set ADMIN_TOKEN (for example to the output of `openssl rand -hex 32`), "
             "or bind SIDECAR_HOST=127.0.0.1."
         )
@@ -90,7 +84,7 @@ def _host_of_origin(origin: str) -> str:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Let public routes through; require the admin token (or a local caller) everywhere else."""
     if request.match_info.route.name not in request.app[PUBLIC_ROUTES]:
-        token = admin_token(request.app[SERVICES].settings)
+        token = request.app[OPTIONS].token_bytes
         if token is not None:
             _check_bearer(request, token)
         else:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
-from nono.bot.services import Services
+from nono.adapters.parts import Part
+from nono.core.chat import ChatService
 from nono.core.errors import NonoError
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,10 @@ async def _state(name: str, probe: Probe) -> str:
     return "ok"
 
 
-async def readiness(services: Services) -> dict[str, str]:
+async def readiness(chat: ChatService, parts: Iterable[Part]) -> dict[str, str]:
     """`{"store": "ok", "llm": "failing", "discord": "ok", …}`, all checks run concurrently."""
-    probes: dict[str, Probe] = {"store": services.store.ping, "llm": services.llm.health}
-    for name, healthy in services.adapters.items():
-        probes[name] = _adapter_probe(healthy)
+    probes: dict[str, Probe] = {"store": chat.store.ping, "llm": chat.llm.health}
+    for part in parts:
+        probes[part.name] = _adapter_probe(part.healthy)
     states = await asyncio.gather(*(_state(name, probe) for name, probe in probes.items()))
     return dict(zip(probes, states, strict=True))

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import nono
-from nono.bot.settings import Settings
 from nono.adapters.http.errors import PROBLEM_JSON, Handler
 from nono.adapters.http.models import REQUEST_MODELS, RESPONSE_MODELS, USER_ID_SCHEMA
 
@@ -62,8 +61,8 @@ class RouteSpec:
     also: tuple[tuple[int, type[BaseModel]], ...] = ()
 
 
-def build_openapi(routes: list[RouteSpec], settings: Settings) -> dict[str, Any]:
-    """The whole document for these routes, with limits taken from `settings`."""
+def build_openapi(routes: list[RouteSpec], max_message_chars: int) -> dict[str, Any]:
+    """The whole document for these routes, with the chat's message limit."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
@@ -76,7 +75,7 @@ def build_openapi(routes: list[RouteSpec], settings: Settings) -> dict[str, Any]
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(settings),
+            "schemas": _schemas(max_message_chars),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"},
                 "telegramSecret": {"type": "apiKey", "in": "header", "name": "X-Telegram-Bot-Api-Secret-Token"},
@@ -86,12 +85,12 @@ def build_openapi(routes: list[RouteSpec], settings: Settings) -> dict[str, Any]
     }
 
 
-def _schemas(settings: Settings) -> dict[str, Any]:
+def _schemas(max_message_chars: int) -> dict[str, Any]:
     pairs = [(m, "validation") for m in REQUEST_MODELS] + [(m, "serialization") for m in RESPONSE_MODELS]
     _, top = models_json_schema(pairs, ref_template=REF)
     schemas = top.get("$defs", {})
     for name in ("ChatIn", "WsChatIn"):
-        schemas[name]["properties"]["message"]["maxLength"] = settings.max_message_chars
+        schemas[name]["properties"]["message"]["maxLength"] = max_message_chars
     return schemas
 
 

@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 import re
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from nono.bot.services import Services
 from nono.adapters.http.errors import HttpProblem, invalid_request
 from nono.adapters.http.metrics import SidecarMetrics
 from nono.adapters.http.models import MAX_CHARS
+from nono.adapters.http.options import HttpOptions
+from nono.adapters.parts import Part
+from nono.core.chat import ChatService
 from nono.core.users import validate_user_id
 
-SERVICES = web.AppKey("services", Services)
+#: Takes one Telegram update (the webhook's JSON body); set only while Telegram runs in webhook mode.
+Feed = Callable[[dict[str, Any]], Awaitable[None]]
+
+CHAT = web.AppKey("chat", ChatService)
+OPTIONS = web.AppKey("options", HttpOptions)
+#: The other running adapters, asked by /ready.
+PARTS: web.AppKey[tuple[Part, ...]] = web.AppKey("parts")
+TELEGRAM_FEED: web.AppKey[Feed | None] = web.AppKey("telegram_feed")
 METRICS = web.AppKey("metrics", SidecarMetrics)
 OPENAPI = web.AppKey("openapi", dict)
 #: Names of the routes that skip the admin token (health, readiness, Telegram's webhook, maybe metrics).
@@ -28,8 +38,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
-def services_of(request: web.Request) -> Services:
-    return request.app[SERVICES]
+def chat_of(request: web.Request) -> ChatService:
+    return request.app[CHAT]
 
 
 def path_user_id(request: web.Request) -> str:
@@ -38,7 +48,7 @@ def path_user_id(request: web.Request) -> str:
 
 
 def validation_context(request: web.Request) -> dict[str, Any]:
-    return {MAX_CHARS: services_of(request).chat.limits.max_message_chars}
+    return {MAX_CHARS: chat_of(request).limits.max_message_chars}
 
 
 async def read_json(request: web.Request) -> Any:

@@ -18,18 +18,40 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
 import nono
-from nono.bot.settings import Settings
 from nono.adapters.http.errors import HttpProblem
 from nono.adapters.http.health import readiness
 from nono.adapters.http.metrics import CONTENT_TYPE
 from nono.adapters.http.models import (
-    ActiveOut, ActiveQuery, ChatIn, ChatOut, ClearOut, HealthOut, HistoryOut, HistoryQuery,
-    PersonaIn, PersonaOut, PersonasOut, ReadyOut, ReloadOut, SessionOut, StartSessionIn, TelegramUpdateIn,
+    ActiveOut,
+    ActiveQuery,
+    ChatIn,
+    ChatOut,
+    ClearOut,
+    HealthOut,
+    HistoryOut,
+    HistoryQuery,
+    PersonaIn,
+    PersonaOut,
+    PersonasOut,
+    ReadyOut,
+    ReloadOut,
+    SessionOut,
+    StartSessionIn,
+    TelegramUpdateIn,
     WebhookOut,
 )  # fmt: skip
 from nono.adapters.http.openapi import RouteSpec
 from nono.adapters.http.requests import (
-    METRICS, OPENAPI, path_user_id, read_body, read_json, read_query, services_of,
+    CHAT,
+    METRICS,
+    OPENAPI,
+    OPTIONS,
+    PARTS,
+    TELEGRAM_FEED,
+    chat_of,
+    path_user_id,
+    read_body,
+    read_query,
 )  # fmt: skip
 from nono.adapters.http.ws import ws_chat
 from nono.core.errors import PersonaConfigError
@@ -74,7 +96,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness: store, model and every running adapter; 503 names the failing ones."""
-    checks = await readiness(services_of(request))
+    checks = await readiness(request.app[CHAT], request.app[PARTS])
     ok = all(state == "ok" for state in checks.values())
     return _json(ReadyOut(status="ok" if ok else "failing", checks=checks), 200 if ok else 503)
 
@@ -90,7 +112,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def start_session(request: web.Request) -> web.Response:
     body = await read_body(request, StartSessionIn)
-    return _json(_session(await services_of(request).chat.start_session(body.user_id, body.persona)))
+    return _json(_session(await chat_of(request).start_session(body.user_id, body.persona)))
 
 
 async def chat_turn(request: web.Request) -> web.Response:
@@ -99,7 +121,7 @@ async def chat_turn(request: web.Request) -> web.Response:
     The switch waits until the turn is admitted (input, line, rate limit): a refused request changes nothing.
     """
     body = await read_body(request, ChatIn)
-    chat = services_of(request).chat
+    chat = chat_of(request)
     if body.persona is not None:
         chat.personas.get(body.persona)  # an unknown persona is a 404 before the turn counts against any limit
     reply = chat.stream(body.user_id, body.message)
@@ -115,20 +137,20 @@ async def chat_turn(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     user_id, query = path_user_id(request), read_query(request, HistoryQuery)
-    messages = await services_of(request).chat.history(user_id, query.limit, query.before)
+    messages = await chat_of(request).history(user_id, query.limit, query.before)
     next_before = messages[0].seq if messages and messages[0].seq else None
     return _json({"user_id": user_id, "messages": [message_out(m) for m in messages], "next_before": next_before})
 
 
 async def clear(request: web.Request) -> web.Response:
     user_id = path_user_id(request)
-    return _json(ClearOut(user_id=user_id, cleared=await services_of(request).chat.reset(user_id)))
+    return _json(ClearOut(user_id=user_id, cleared=await chat_of(request).reset(user_id)))
 
 
 async def set_persona(request: web.Request) -> web.Response:
     user_id = path_user_id(request)
     body = await read_body(request, PersonaIn)
-    chat = services_of(request).chat
+    chat = chat_of(request)
     await chat.set_persona(user_id, body.persona)
     session = await chat.session(user_id)
     assert session is not None  # set_persona creates it
@@ -136,14 +158,14 @@ async def set_persona(request: web.Request) -> web.Response:
 
 
 async def personas(request: web.Request) -> web.Response:
-    chat = services_of(request).chat
+    chat = chat_of(request)
     listed = [PersonaOut.model_validate(p.model_dump()) for p in chat.list_personas()]
     return _json(PersonasOut(default=chat.personas.default, personas=listed))
 
 
 async def reload_personas(request: web.Request) -> web.Response:
     """Re-read persona files; a bad file is a 422 naming file and field, and the old set stays."""
-    chat = services_of(request).chat
+    chat = chat_of(request)
     try:
         names = await asyncio.to_thread(chat.reload_personas)
     except PersonaConfigError as exc:
@@ -164,7 +186,7 @@ def _persona_problem(problem: str, directory: os.PathLike | None) -> dict[str, s
 
 async def active_sessions(request: web.Request) -> web.Response:
     query = read_query(request, ActiveQuery)
-    chat = services_of(request).chat
+    chat = chat_of(request)
     sessions, total = await chat.active_page(query.offset, query.limit)
     listed = [session_out(s) for s in sessions]
     return _json({"sessions": listed, "total": total, "offset": query.offset, "limit": query.limit})
@@ -172,13 +194,12 @@ async def active_sessions(request: web.Request) -> web.Response:
 
 async def telegram_webhook(request: web.Request) -> web.Response:
     """Feed one update to the Telegram adapter, after checking Telegram's secret header."""
-    services = services_of(request)
-    secret = services.settings.telegram_webhook_secret
+    secret = request.app[OPTIONS].telegram_webhook_secret
     given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
     # Checked first, so callers without the secret learn nothing, not even whether webhook mode is on.
     if secret is None or not hmac.compare_digest(given, secret.get_secret_value().encode()):
         raise HttpProblem(403, "forbidden", f"Missing or wrong {TELEGRAM_SECRET_HEADER}.")
-    feed = services.telegram_webhook
+    feed = request.app[TELEGRAM_FEED]
     if feed is None:
         raise HttpProblem(404, "not_found", "The Telegram adapter is not running in webhook mode.")
     update = await read_body(request, TelegramUpdateIn)
@@ -198,14 +219,14 @@ _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 
-def route_table(settings: Settings) -> list[RouteSpec]:
+def route_table(metrics_public: bool) -> list[RouteSpec]:
     """Every route the sidecar serves; the OpenAPI document and the auth exemptions come from here."""
     R = RouteSpec
     return [
         R("GET", "/health", "health", health, "Liveness", HealthOut, public=True, tag="ops"),
         R("GET", "/ready", "ready", ready, "Readiness of the store, the model and each adapter", ReadyOut,
           public=True, tag="ops", also=((503, ReadyOut),)),
-        R("GET", "/metrics", "metrics", metrics, "Prometheus metrics", _TEXT, public=settings.metrics_public,
+        R("GET", "/metrics", "metrics", metrics, "Prometheus metrics", _TEXT, public=metrics_public,
           tag="ops"),
         R("GET", "/openapi.json", "openapi", openapi, "This OpenAPI document", _OBJECT, tag="ops"),
         R("POST", "/session/start", "start_session", start_session, "Start or refresh a session", SessionOut,

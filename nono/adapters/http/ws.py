@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from nono.adapters.http.errors import HttpProblem
 from nono.adapters.http.models import MAX_BODY_BYTES, WsChatIn
-from nono.adapters.http.requests import SOCKETS, parse_frame, path_user_id, services_of, validation_context
+from nono.adapters.http.requests import SOCKETS, chat_of, parse_frame, path_user_id, validation_context
 from nono.core.chat import ChatService
 from nono.core.errors import UserFacingError
 
@@ -37,7 +37,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     sockets = request.app[SOCKETS]
     sockets.add(ws)
     inbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=INBOX_SIZE)
-    chat, context = services_of(request).chat, validation_context(request)
+    chat, context = chat_of(request), validation_context(request)
     worker = asyncio.create_task(_answer_all(ws, chat, user_id, inbox, context))
     try:
         # Keep reading while a turn streams, so a client that leaves is noticed at once.

@@ -1,5 +1,6 @@
 """Telegram: python-telegram-bot translating updates into ChatService calls."""
 
-from nono.adapters.telegram.app import build_telegram_application
+from nono.adapters.telegram.app import TelegramPart, build_telegram_application, running
+from nono.adapters.telegram.options import TelegramOptions
 
-__all__ = ["build_telegram_application"]
+__all__ = ["TelegramOptions", "TelegramPart", "build_telegram_application", "running"]

@@ -1,10 +1,10 @@
 """The Telegram adapter: python-telegram-bot in Nono's event loop, by long polling or webhook.
 
-`build_telegram_application` wires the handlers; `telegram_running` is the long-lived part
-`nono run` enters: initialize/start (never `run_polling`, which would own the loop), then
-either the updater's long polling, or webhook mode, where the sidecar's /telegram/webhook
-route (which checks Telegram's secret header) feeds updates through
-`services.telegram_webhook` — there is no second web server.
+`build_telegram_application` wires the handlers; `running` is the long-lived part `nono run`
+enters: initialize/start (never `run_polling`, which would own the loop), then either the
+updater's long polling, or webhook mode, where the part's `feed` takes updates: the runner
+hands it to the HTTP adapter, whose /telegram/webhook route checks Telegram's secret header
+(the web app owns the route, as in PTB's custom-webhook examples; no second web server).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -21,16 +22,13 @@ from telegram.ext import Application, ApplicationBuilder
 
 from nono.adapters.telegram.access import TelegramAccess
 from nono.adapters.telegram.handlers import BOT_COMMANDS, TelegramHandlers
+from nono.adapters.telegram.options import TelegramOptions
 from nono.adapters.telegram.order import ConversationOrder
 from nono.adapters.telegram.outbox import Outbox
 from nono.adapters.telegram.pacing import ChatPacer, retry_after_seconds
 from nono.adapters.telegram.request import AiohttpRequest
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
-
-if TYPE_CHECKING:  # adapters never import nono.bot at run time: bot depends on adapters, not back
-    from nono.bot.services import Services
-    from nono.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,58 +37,64 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25
 STARTUP_ATTEMPTS = 3
 T = TypeVar("T")
+#: Takes one update, the JSON body Telegram posted to the webhook.
+Feed = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def build_telegram_application(chat: ChatService, settings: Settings) -> Application:
-    """The PTB Application for Nono: handlers, per-conversation ordering, TELEGRAM_BASE_URL."""
-    if settings.telegram_token is None:
-        raise ConfigError("TELEGRAM_TOKEN is not set")
-    access = TelegramAccess(
-        settings.telegram_allowed_users, settings.telegram_allowed_chats, settings.telegram_memory_scope
-    )
+def build_telegram_application(chat: ChatService, options: TelegramOptions) -> Application:
+    """The PTB Application for Nono: handlers, per-conversation ordering, the configured Bot API server."""
+    access = TelegramAccess(options.allowed_users, options.allowed_chats, options.memory_scope)
     builder = (
         ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
+        .token(options.token.get_secret_value())
+        .base_url(options.base_url)
         .concurrent_updates(ConversationOrder(access.conversation_of))
         .request(AiohttpRequest())
     )
-    if settings.telegram_webhook_url:
-        builder = builder.updater(None)  # updates arrive through the sidecar instead
+    if options.webhook:
+        builder = builder.updater(None)  # updates arrive through the HTTP adapter instead
     app = builder.build()
-    outbox = Outbox(app.bot, ChatPacer(settings.stream_edit_interval, global_rate=settings.telegram_global_rate))
+    outbox = Outbox(app.bot, ChatPacer(options.edit_interval, global_rate=options.global_rate))
     TelegramHandlers(chat, access, outbox).register(app)
     return app
 
 
+@dataclass(frozen=True)
+class TelegramPart:
+    """The running Application; in webhook mode `feed` takes the updates Telegram posts."""
+
+    app: Application
+    feed: Feed | None
+    name: str = "telegram"
+
+    def healthy(self) -> bool:
+        return bool(self.app.running and (self.feed is not None or self.app.updater.running))
+
+
 @asynccontextmanager
-async def telegram_running(services: Services) -> AsyncIterator[Application]:
-    """Run the bot until the block exits: polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set."""
-    settings = services.settings
-    webhook = bool(settings.telegram_webhook_url)
-    secret = settings.telegram_webhook_secret
-    if webhook and (secret is None or not secret.get_secret_value()):
+async def running(chat: ChatService, options: TelegramOptions) -> AsyncIterator[TelegramPart]:
+    """Run the bot until the block exits: polling by default, webhook mode when `webhook_url` is set."""
+    secret = options.webhook_secret
+    if options.webhook and (secret is None or not secret.get_secret_value()):
         raise ConfigError(
             "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: refusing to accept unauthenticated "
             "webhook calls. Set a random secret (1-256 characters: A-Z, a-z, 0-9, _ and -)."
         )
-    app = build_telegram_application(services.chat, settings)
-    await _initialize(app, settings)
+    app = build_telegram_application(chat, options)
+    await _initialize(app, options)
     try:
         await _call_telegram(lambda: app.bot.set_my_commands(BOT_COMMANDS), "setMyCommands")
         await app.start()
-        if webhook:
-            await _start_webhook(app, services)
+        feed = None
+        if options.webhook:
+            feed = await _start_webhook(app, options)
         else:
             await app.updater.start_polling(
                 timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
             )
-        services.adapters["telegram"] = lambda: app.running and (webhook or app.updater.running)
-        log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if webhook else "polling"})
-        yield app
+        log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if feed else "polling"})
+        yield TelegramPart(app, feed)
     finally:
-        services.adapters.pop("telegram", None)
-        services.telegram_webhook = None
         await _stop(app)
 
 
@@ -99,7 +103,7 @@ def _polling_failed(exc: TelegramError) -> None:
     log.warning("telegram_polling_failed", extra={"error": str(exc)})
 
 
-async def _initialize(app: Application, settings: Settings) -> None:
+async def _initialize(app: Application, options: TelegramOptions) -> None:
     """getMe and friends; a refused token or unreachable server is an operator problem, said plainly."""
     try:
         await app.initialize()
@@ -109,14 +113,14 @@ async def _initialize(app: Application, settings: Settings) -> None:
         await app.bot.request.shutdown()
         if isinstance(exc, InvalidToken):
             raise ConfigError(f"Telegram refused TELEGRAM_TOKEN ({exc.message}); check it with @BotFather") from exc
-        raise ConfigError(f"cannot reach the Telegram Bot API at {settings.telegram_base_url}: {exc.message}") from exc
+        raise ConfigError(f"cannot reach the Telegram Bot API at {options.base_url}: {exc.message}") from exc
 
 
-async def _start_webhook(app: Application, services: Services) -> None:
-    settings = services.settings
+async def _start_webhook(app: Application, options: TelegramOptions) -> Feed:
+    """Register the webhook with Telegram; return what feeds the updates it posts to the Application."""
 
     async def feed(data: dict[str, Any]) -> None:
-        """One update from the sidecar: queue it like polling would (the handlers run as usual)."""
+        """One update from the HTTP adapter: queue it like polling would (the handlers run as usual)."""
         try:
             update = Update.de_json(data, app.bot)
         except (KeyError, TypeError, ValueError) as exc:  # Telegram would resend it forever: log and drop
@@ -124,12 +128,12 @@ async def _start_webhook(app: Application, services: Services) -> None:
             return
         await app.update_queue.put(update)
 
-    secret = settings.telegram_webhook_secret.get_secret_value()
-    url = settings.telegram_webhook_url
+    assert options.webhook_url is not None and options.webhook_secret is not None  # checked by `running`
+    url, secret = options.webhook_url, options.webhook_secret.get_secret_value()
     await _call_telegram(
         lambda: app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES), "setWebhook"
     )
-    services.telegram_webhook = feed
+    return feed
 
 
 async def _call_telegram(make_call: Callable[[], Awaitable[T]], what: str) -> T:

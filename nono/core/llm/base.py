@@ -53,8 +53,9 @@ class LLM(Protocol):
 
     #: Short backend name for logs and metrics ("local", "ollama", "fake").
     name: str
-    #: True when `count_tokens` is exact (the backend holds the model's tokenizer).
-    exact_token_counts: bool
+    #: Replies generating or waiting for the model now (LLM_MAX_QUEUE bounds it; metrics report it).
+    @property
+    def queue_depth(self) -> int: ...
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` costs inside a message (exact or a conservative estimate)."""

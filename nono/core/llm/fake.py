@@ -38,7 +38,8 @@ class FakeLLM:
     """Scripted replies, recorded prompts."""
 
     name = "fake"
-    exact_token_counts = False
+    #: Nothing queues here: every stream runs at once.
+    queue_depth = 0
 
     def __init__(
         self,

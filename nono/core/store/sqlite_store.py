@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 from nono.core.models import ActivePage, Message, Session
 from nono.core.store.common import OutageGuard, lower_bound
 from nono.core.store.sqlite_rows import (
-    MESSAGE_COLUMNS, SCHEMA, SESSION_COLUMNS, dump, message_of, session_of, storable,
+    MESSAGE_COLUMNS,
+    SCHEMA,
+    SESSION_COLUMNS,
+    dump,
+    message_of,
+    session_of,
+    storable,
 )  # fmt: skip
 
 log = logging.getLogger(__name__)

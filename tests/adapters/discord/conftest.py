@@ -13,9 +13,11 @@ import discord
 import pytest
 import simcord
 
-from nono.adapters.discord.bot import NonoBot, create_discord_bot
+from nono.adapters.discord import NonoBot, create_discord_bot
+from nono.bot.options import discord_options
 from nono.bot.settings import Settings
 from nono.core.chat import ChatLimits, ChatService
+from tests.support.settings import make_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,12 +35,12 @@ def limits(request: pytest.FixtureRequest) -> ChatLimits:
 def discord_settings(request: pytest.FixtureRequest) -> Settings:
     marker = request.node.get_closest_marker("discord_settings")
     values = marker.kwargs if marker else {}
-    return Settings(_env_file=None, **values)
+    return make_settings(**values)
 
 
 @pytest.fixture
 def simcord_bot(chat: ChatService, discord_settings: Settings) -> NonoBot:
-    return create_discord_bot(chat, discord_settings)
+    return create_discord_bot(chat, discord_options(discord_settings))
 
 
 @dataclass
@@ -115,7 +117,7 @@ def restart_bot(simcord_env: simcord.Env, chat: ChatService):
     """`await restart_bot(**settings)`: swap in a bot configured with ids only known once the world exists."""
 
     async def restart(**values: object) -> NonoBot:
-        bot = create_discord_bot(chat, Settings(_env_file=None, **values))
+        bot = create_discord_bot(chat, discord_options(make_settings(**values)))
         await simcord_env.restart_bot(bot)
         return bot
 

@@ -1,6 +1,6 @@
-"""`discord_running`, the part `nono run` enters: login, gateway connection, health, clean shutdown.
+"""The Discord adapter's `running`, the part `nono run` enters: login, gateway connection, health, clean shutdown.
 
-SimCord attaches to a bot it is handed, but `discord_running` builds and starts its own, so
+SimCord attaches to a bot it is handed, but `running` builds and starts its own, so
 these tests point discord.py's real HTTP and gateway clients at a loopback fake of Discord
 instead: the login endpoints, the command sync, and a gateway that says HELLO and READY.
 Anything else the bot asks for is recorded and fails the test.
@@ -16,10 +16,10 @@ import pytest
 import yarl
 from aiohttp import WSMsgType, web
 
-from nono.adapters.discord.bot import discord_running
-from nono.bot.services import Services
-from nono.bot.settings import Settings
+from nono.adapters.discord import DiscordOptions, running
+from nono.bot.options import discord_options
 from nono.core.errors import ConfigError
+from tests.support.settings import make_settings
 
 TOKEN = "good-token"
 APP_ID = "3333333333333333333"
@@ -108,37 +108,30 @@ async def fake_discord(aiohttp_server, monkeypatch) -> FakeDiscord:
     assert fake.unexpected == []
 
 
-def _services(chat, sqlite_store, fake_llm, registry, token: str | None) -> Services:
-    settings = Settings(_env_file=None, discord_token=token)
-    return Services(settings, sqlite_store, fake_llm, registry, chat)
+def options(token: str | None) -> DiscordOptions:
+    return discord_options(make_settings(discord_token=token))
 
 
-async def test_running_logs_in_connects_reports_health_and_closes(fake_discord, chat, sqlite_store, fake_llm, registry):
-    services = _services(chat, sqlite_store, fake_llm, registry, TOKEN)
-
-    async with discord_running(services) as bot:
+async def test_running_logs_in_connects_reports_health_and_closes(fake_discord, chat):
+    async with running(chat, options(TOKEN)) as part:
         async with asyncio.timeout(30):
-            while not services.adapters["discord"]():
+            while not part.healthy():
                 await asyncio.sleep(0.05)
-        assert bot.user.id == int(APP_ID)
+        assert (part.name, part.bot.user.id) == ("discord", int(APP_ID))
 
-    assert "discord" not in services.adapters and bot.is_closed()
+    assert not part.healthy() and part.bot.is_closed()
     assert fake_discord.identify["token"] == TOKEN
     assert discord.Intents._from_value(fake_discord.identify["intents"]).message_content
     assert sorted(c["name"] for c in fake_discord.synced) == ["help", "history", "persona", "personas", "reset"]
 
 
-async def test_a_rejected_token_is_a_configuration_error(fake_discord, chat, sqlite_store, fake_llm, registry):
-    services = _services(chat, sqlite_store, fake_llm, registry, "wrong-token")
-
+async def test_a_rejected_token_is_a_configuration_error(fake_discord, chat):
     with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
-        async with discord_running(services):
+        async with running(chat, options("wrong-token")):
             pytest.fail("must not start with a rejected token")
 
-    assert "discord" not in services.adapters
 
-
-async def test_a_missing_token_is_a_configuration_error(chat, sqlite_store, fake_llm, registry):
+async def test_a_missing_token_is_a_configuration_error(chat):
     with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
-        async with discord_running(_services(chat, sqlite_store, fake_llm, registry, None)):
+        async with running(chat, options(None)):
             pytest.fail("must not start without a token")

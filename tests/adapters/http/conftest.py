@@ -11,11 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from nono.bot.services import Services
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
+from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.http.helpers import make_services, make_settings
+from tests.adapters.http.helpers import make_app, make_chat, make_settings
 
 
 @pytest.fixture
@@ -44,15 +43,29 @@ def settings(tmp_path: Path, sidecar_personas: Path, settings_values: dict[str, 
 
 
 @pytest.fixture
-def services(settings: Settings, sqlite_store: Any, fake_llm: FakeLLM) -> Services:
-    return make_services(settings, sqlite_store, fake_llm)
+def sidecar_chat(settings: Settings, sqlite_store: Any, fake_llm: FakeLLM) -> ChatService:
+    return make_chat(settings, sqlite_store, fake_llm)
 
 
 @pytest.fixture
-def app(services: Services) -> web.Application:
-    return create_sidecar_app(services)
+def app(settings: Settings, sidecar_chat: ChatService) -> web.Application:
+    return make_app(settings, sidecar_chat)
 
 
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], app: web.Application) -> TestClient:
     return await aiohttp_client(app)
+
+
+@pytest.fixture
+def client_with(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, sidecar_personas: Path, sqlite_store: Any, fake_llm: FakeLLM
+) -> Callable[..., Any]:
+    """`await client_with(parts=…, feed=…, **settings)`: a client of an app wired unlike `client`'s."""
+
+    async def make(*, parts: tuple[Any, ...] = (), feed: Any = None, **values: Any) -> TestClient:
+        settings = make_settings(tmp_path, **values)
+        chat = make_chat(settings, sqlite_store, fake_llm)
+        return await aiohttp_client(make_app(settings, chat, parts=parts, feed=feed))
+
+    return make

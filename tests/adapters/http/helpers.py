@@ -1,34 +1,56 @@
-"""Helpers for the sidecar tests: isolated Settings, Services over a given store, reading metrics."""
+"""Helpers for the sidecar tests: Settings with the admin token, the app over a given store, reading metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from nono.bot.services import Services, chat_limits
+from nono.adapters.http import create_sidecar_app
+from nono.adapters.http.requests import Feed
+from nono.bot.options import http_options
+from nono.bot.services import chat_limits
 from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.personas import PersonaRegistry
+from tests.support import settings as support
 
 TOKEN = "test-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def make_settings(tmp_path: Path, **values: Any) -> Settings:
-    """Settings isolated from the environment and any .env file."""
+    """The sidecar tests' Settings: ADMIN_TOKEN set, and a private copy of the personas under `tmp_path`."""
     values.setdefault("admin_token", TOKEN)
-    values.setdefault("data_dir", tmp_path / "data")
     values.setdefault("personas_dir", tmp_path / "personas")
-    return Settings(_env_file=None, **values)
+    return support.make_settings(tmp_path, **values)
 
 
-def make_services(settings: Settings, store: Any, llm: Any) -> Services:
+def make_chat(settings: Settings, store: Any, llm: Any) -> ChatService:
+    """ChatService over `store` and `llm`, with the personas and limits of `settings`."""
     registry = PersonaRegistry.from_directory(settings.personas_dir, settings.default_persona)
-    chat = ChatService(store, llm, registry, chat_limits(settings))
-    return Services(settings, store, llm, registry, chat)
+    return ChatService(store, llm, registry, chat_limits(settings))
+
+
+def make_app(settings: Settings, chat: ChatService, *, parts: tuple[Any, ...] = (), feed: Feed | None = None) -> web.Application:
+    """The real app factory, with its options built from `settings` the way `nono run` builds them."""
+    return create_sidecar_app(chat, http_options(settings), parts=parts, telegram_feed=feed)
+
+
+@dataclass
+class StubPart:
+    """An adapter as /ready sees it; `state` decides what `healthy()` answers, and may change mid-test."""
+
+    name: str
+    state: Callable[[], bool]
+
+    def healthy(self) -> bool:
+        return self.state()
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

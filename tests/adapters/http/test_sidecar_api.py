@@ -8,24 +8,24 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
 
 import nono
-from nono.bot.services import Services
-from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
 from nono.adapters.http.models import ActiveOut, HistoryOut
+from nono.bot.settings import Settings
+from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.models import Message
-from tests.adapters.http.helpers import AUTH, make_services
+from tests.adapters.http.helpers import AUTH, StubPart, make_app, make_chat
 
 
 @pytest.fixture
-async def api(aiohttp_client: Callable[..., Any], settings: Settings, any_store: Any, fake_llm: FakeLLM) -> TestClient:
-    services = make_services(settings, any_store, fake_llm)
-    client = await aiohttp_client(create_sidecar_app(services))
-    client.services = services  # type: ignore[attr-defined]
-    return client
+def api_chat(settings: Settings, any_store: Any, fake_llm: FakeLLM) -> ChatService:
+    return make_chat(settings, any_store, fake_llm)
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Any], settings: Settings, api_chat: ChatService) -> TestClient:
+    return await aiohttp_client(make_app(settings, api_chat))
 
 
 async def call(client: TestClient, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
@@ -41,8 +41,10 @@ async def test_health_reports_the_version_without_auth(api: TestClient) -> None:
     assert await response.json() == {"status": "ok", "version": nono.__version__}
 
 
-async def test_ready_lists_every_check_by_name(api: TestClient) -> None:
-    api.services.adapters["discord"] = lambda: True
+async def test_ready_lists_every_check_by_name(
+    aiohttp_client: Callable[..., Any], settings: Settings, api_chat: ChatService
+) -> None:
+    api = await aiohttp_client(make_app(settings, api_chat, parts=(StubPart("discord", lambda: True),)))
     response = await api.get("/ready")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "checks": {"store": "ok", "llm": "ok", "discord": "ok"}}
@@ -62,11 +64,13 @@ async def test_chat_runs_a_turn_and_remembers_it(api: TestClient, fake_llm: Fake
     assert fake_llm.history[0].messages[-1].content == "Hi, I'm Alice"
 
 
-async def test_chat_with_a_persona_switches_first_and_keeps_it(api: TestClient, fake_llm: FakeLLM) -> None:
+async def test_chat_with_a_persona_switches_first_and_keeps_it(
+    api: TestClient, api_chat: ChatService, fake_llm: FakeLLM
+) -> None:
     fake_llm.enqueue("Arr, ahoy!")
     body = await call(api, "POST", "/chat", json={"user_id": "rest:bo", "message": "hello", "persona": "pirate"})
     assert body["persona"] == "pirate"
-    pirate = api.services.personas.get("pirate")
+    pirate = api_chat.personas.get("pirate")
     assert fake_llm.history[0].system is not None and pirate.system_prompt in fake_llm.history[0].system
     fake_llm.enqueue("Still a pirate.")
     assert (await call(api, "POST", "/chat", json={"user_id": "rest:bo", "message": "again"}))["persona"] == "pirate"
@@ -116,13 +120,13 @@ async def test_put_persona_switches_and_keeps_history(api: TestClient, fake_llm:
     assert len((await call(api, "GET", "/session/discord:1234/history"))["messages"]) == 2
 
 
-async def test_personas_lists_the_loaded_set(api: TestClient) -> None:
+async def test_personas_lists_the_loaded_set(api: TestClient, api_chat: ChatService) -> None:
     body = await call(api, "GET", "/personas")
     assert body["default"] == "assistant"
     names = [p["name"] for p in body["personas"]]
-    assert names == api.services.personas.names()
+    assert names == api_chat.personas.names()
     pirate = next(p for p in body["personas"] if p["name"] == "pirate")
-    persona = api.services.personas.get("pirate")
+    persona = api_chat.personas.get("pirate")
     assert pirate == {
         "name": "pirate",
         "display_name": persona.display_name,
@@ -152,9 +156,9 @@ async def test_active_sessions_most_recent_first_with_total(api: TestClient, fak
     assert [s["user_id"] for s in rest["sessions"]] == ["rest:one"]
 
 
-async def test_list_pages_are_exactly_their_documented_models(api: TestClient) -> None:
+async def test_list_pages_are_exactly_their_documented_models(api: TestClient, api_chat: ChatService) -> None:
     """The two list endpoints skip model validation for speed; their bodies must still be the models."""
-    store = api.services.store  # type: ignore[attr-defined]
+    store = api_chat.store
     odd = "lone \ud800 surrogate, é, 🦜"
     messages = [Message("user", odd, 1.0), Message("assistant", "cut", 2.0, {"incomplete": True})]
     await store.append_turn("rest:shape", "pirate", messages, time.time())
@@ -181,25 +185,21 @@ async def test_metrics_serves_prometheus_text(api: TestClient) -> None:
     assert "nono_llm_queue_depth" in await response.text()
 
 
-async def test_telegram_webhook_feeds_the_adapter(api: TestClient, services_with_webhook: list) -> None:
+@pytest.mark.parametrize("settings_values", [{"telegram_webhook_secret": "hook-secret"}])
+async def test_telegram_webhook_feeds_the_adapter(
+    aiohttp_client: Callable[..., Any], settings: Settings, api_chat: ChatService
+) -> None:
+    """Webhook mode as the runner wires it: the secret in the options, the Telegram part's feed handed over."""
+    received: list[dict[str, Any]] = []
+
+    async def feed(update: dict[str, Any]) -> None:
+        received.append(update)
+
+    api = await aiohttp_client(make_app(settings, api_chat, feed=feed))
     update = {"update_id": 7, "message": {"message_id": 1, "text": "hi"}}
     response = await api.post(
         "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"}
     )
     assert response.status == 200
     assert await response.json() == {"ok": True}
-    assert services_with_webhook == [update]
-
-
-@pytest.fixture
-def services_with_webhook(api: TestClient) -> list:
-    """Webhook mode as the Telegram adapter sets it up: a secret and a feed callable."""
-    received: list = []
-
-    async def feed(update: dict) -> None:
-        received.append(update)
-
-    services: Services = api.services
-    services.telegram_webhook = feed
-    services.settings = services.settings.model_copy(update={"telegram_webhook_secret": SecretStr("hook-secret")})
-    return received
+    assert received == [update]

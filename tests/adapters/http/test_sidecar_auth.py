@@ -11,12 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from nono.adapters.http.requests import CHAT, PUBLIC_ROUTES
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
-from nono.adapters.http.requests import PUBLIC_ROUTES, SERVICES
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.http.helpers import AUTH, TOKEN, make_services, make_settings
+from tests.adapters.http.helpers import AUTH, TOKEN, make_app, make_chat, make_settings
 
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("POST", "/telegram/webhook")}
 
@@ -44,7 +43,7 @@ async def test_every_protected_route_needs_the_token(client: TestClient, app: we
             assert response.content_type == "application/problem+json"
             assert TOKEN not in await response.text()
     # Nothing reached the store.
-    assert await client.app[SERVICES].chat.session("rest:someone") is None
+    assert await client.app[CHAT].session("rest:someone") is None
 
 
 async def test_the_right_token_opens_them(client: TestClient) -> None:
@@ -79,7 +78,7 @@ async def test_websocket_is_refused_before_the_handshake(client: TestClient) -> 
 @pytest.fixture
 async def open_client(aiohttp_client: Callable[..., Any], tmp_path: Path, sidecar_personas: Path, sqlite_store: Any):
     settings = make_settings(tmp_path, admin_token=None)
-    return await aiohttp_client(create_sidecar_app(make_services(settings, sqlite_store, FakeLLM())))
+    return await aiohttp_client(make_app(settings, make_chat(settings, sqlite_store, FakeLLM())))
 
 
 @pytest.mark.parametrize("host", [None, "localhost:8080", "127.0.0.1", "[::1]:8080", "LOCALHOST"])
@@ -111,16 +110,16 @@ async def test_cross_site_origins_are_refused(open_client: TestClient) -> None:
 def test_no_token_on_a_public_bind_refuses_to_start(tmp_path: Path, sidecar_personas: Path, host: str) -> None:
     settings = make_settings(tmp_path, admin_token=None, sidecar_host=host)
     with pytest.raises(ConfigError, match="ADMIN_TOKEN"):
-        create_sidecar_app(make_services(settings, object(), FakeLLM()))
+        make_app(settings, make_chat(settings, object(), FakeLLM()))
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])
 def test_an_empty_token_counts_as_none(tmp_path: Path, sidecar_personas: Path, token: str | None) -> None:
     settings = make_settings(tmp_path, admin_token=token, sidecar_host="0.0.0.0")
     with pytest.raises(ConfigError):
-        create_sidecar_app(make_services(settings, object(), FakeLLM()))
+        make_app(settings, make_chat(settings, object(), FakeLLM()))
 
 
 def test_a_token_allows_a_public_bind(tmp_path: Path, sidecar_personas: Path) -> None:
     settings: Settings = make_settings(tmp_path, sidecar_host="0.0.0.0")
-    assert isinstance(create_sidecar_app(make_services(settings, object(), FakeLLM())), web.Application)
+    assert isinstance(make_app(settings, make_chat(settings, object(), FakeLLM())), web.Application)

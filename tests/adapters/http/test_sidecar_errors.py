@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
 
-from nono.bot.services import Services
-from nono.adapters.http.requests import SERVICES
+from nono.adapters.http.requests import CHAT
+from nono.core.chat import ChatService
 from nono.core.errors import ModelUnavailable, RateLimited
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.http.helpers import AUTH
@@ -26,8 +26,8 @@ async def problem(response: Any, status: int) -> dict:
     return body
 
 
-def services(client: TestClient) -> Services:
-    return client.app[SERVICES]
+def chat_of(client: TestClient) -> ChatService:
+    return client.app[CHAT]
 
 
 async def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
@@ -35,7 +35,7 @@ async def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
     response = await client.post("/chat", headers=AUTH, json={"user_id": "rest:big", "message": message})
     body = await problem(response, 413)
     assert "64 KiB" in body["detail"]
-    assert await services(client).chat.session("rest:big") is None
+    assert await chat_of(client).session("rest:big") is None
 
 
 async def test_malformed_json_is_400(client: TestClient) -> None:
@@ -73,7 +73,7 @@ async def test_invalid_chat_bodies_are_422_naming_the_field(
     assert field in [e["field"] for e in result["errors"]]
     assert field in result["detail"]
     assert fake_llm.history == []
-    assert await services(client).store.get_session("rest:x") is None
+    assert await chat_of(client).store.get_session("rest:x") is None
 
 
 async def test_unknown_fields_are_refused_on_every_body(client: TestClient) -> None:
@@ -132,9 +132,9 @@ async def test_unknown_persona_is_404_listing_the_valid_ones(client: TestClient,
     ):
         result = await problem(await client.request(method, path, headers=AUTH, json=body), 404)
         assert result["code"] == "unknown_persona"
-        assert result["valid"] == services(client).personas.names()
+        assert result["valid"] == chat_of(client).personas.names()
     assert fake_llm.history == []
-    assert await services(client).store.get_session("rest:x") is None
+    assert await chat_of(client).store.get_session("rest:x") is None
 
 
 async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
@@ -149,7 +149,7 @@ async def test_a_model_failure_is_503_and_stores_nothing(client: TestClient, fak
     result = await problem(await client.post("/chat", headers=AUTH, json={"user_id": "rest:x", "message": "hi"}), 503)
     assert result["code"] == "model_unavailable"
     assert result["detail"] == str(ModelUnavailable())
-    assert await services(client).chat.history("rest:x") == []
+    assert await chat_of(client).history("rest:x") == []
 
 
 async def test_rate_limited_sets_retry_after(client: TestClient, fake_llm: FakeLLM) -> None:
@@ -160,14 +160,12 @@ async def test_rate_limited_sets_retry_after(client: TestClient, fake_llm: FakeL
 
 
 async def test_an_unexpected_error_is_a_bare_500_and_logged(
-    client: TestClient, caplog: pytest.LogCaptureFixture
+    client_with: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken_feed(update: dict) -> None:
         raise RuntimeError("secret internals at /srv/nono/token.txt")
 
-    svc = services(client)
-    svc.telegram_webhook = broken_feed
-    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s3cret")})
+    client = await client_with(feed=broken_feed, telegram_webhook_secret="s3cret")
     with caplog.at_level(logging.ERROR, logger="nono.adapters.http.errors"):
         response = await client.post(
             "/telegram/webhook", json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -181,36 +179,34 @@ async def test_an_unexpected_error_is_a_bare_500_and_logged(
 
 
 async def test_a_bad_persona_file_is_422_and_the_old_set_stays(client: TestClient) -> None:
-    svc = services(client)
-    before = svc.personas.names()
-    bad = svc.settings.personas_dir / "broken.yaml"
+    personas = chat_of(client).personas
+    before = personas.names()
+    assert personas.directory is not None
+    bad = personas.directory / "broken.yaml"
     bad.write_text("name: broken\ndisplay_name: Broken\nsystem_prompt: hi\ntemperature: 9\n", encoding="utf-8")
     result = await problem(await client.post("/personas/reload", headers=AUTH), 422)
     assert result["code"] == "invalid_personas"
     [error] = result["errors"]
     assert error["field"] == "broken.yaml:4"
     assert "temperature" in error["message"]
-    assert str(svc.settings.personas_dir) not in repr(result)
-    assert svc.personas.names() == before
+    assert str(personas.directory) not in repr(result)
+    assert personas.names() == before
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong"])
-async def test_telegram_webhook_secret_is_checked(client: TestClient, secret: str | None) -> None:
+async def test_telegram_webhook_secret_is_checked(client_with: Callable[..., Any], secret: str | None) -> None:
     received: list = []
 
     async def feed(update: dict) -> None:
         received.append(update)
 
-    svc = services(client)
-    svc.telegram_webhook = feed
-    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("right")})
+    client = await client_with(feed=feed, telegram_webhook_secret="right")
     headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
     await problem(await client.post("/telegram/webhook", json={"update_id": 1}, headers=headers), 403)
     assert received == []
 
 
-async def test_telegram_webhook_is_404_outside_webhook_mode(client: TestClient) -> None:
-    svc = services(client)
-    svc.settings = svc.settings.model_copy(update={"telegram_webhook_secret": SecretStr("right")})
+async def test_telegram_webhook_is_404_outside_webhook_mode(client_with: Callable[..., Any]) -> None:
+    client = await client_with(telegram_webhook_secret="right")
     headers = {"X-Telegram-Bot-Api-Secret-Token": "right"}
     await problem(await client.post("/telegram/webhook", json={"update_id": 1}, headers=headers), 404)

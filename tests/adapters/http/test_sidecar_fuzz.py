@@ -1,6 +1,6 @@
 """Schemathesis against the live sidecar: every operation, all default checks, with the admin token.
 
-The app runs for real (`sidecar_running` on a loopback port, SQLite, FakeLLM in its explicit
+The app runs for real (the HTTP adapter's `running` on a loopback port, SQLite, FakeLLM in its explicit
 fuzzing mode) in a thread with its own event loop, because schemathesis drives it with
 blocking HTTP calls from the test thread.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from nono.bot.services import Services
+from nono.adapters.http import running
+from nono.bot.options import http_options
 from nono.bot.settings import Settings
-from nono.adapters.http.app import sidecar_running
 from nono.core.llm.fake import FakeLLM
 from nono.core.store.sqlite_store import SQLiteStore
-from tests.adapters.http.helpers import TOKEN, make_services, make_settings
+from tests.adapters.http.helpers import TOKEN, make_chat, make_settings
 from tests.conftest import ROOT
 
 MAX_EXAMPLES = 25
@@ -30,12 +30,11 @@ WEBHOOK_SECRET = "fuzz-webhook-secret"
 
 
 class LiveSidecar:
-    """The sidecar served by `sidecar_running` in a background thread, until `stop()`."""
+    """The sidecar served by `running` in a background thread, until `stop()`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = ""
-        self.services: Services | None = None
         self.updates: list[dict] = []
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -70,10 +69,11 @@ class LiveSidecar:
         store = SQLiteStore(self.settings.data_dir / "fuzz.sqlite3")
         try:
             # An explicit fuzzing mode: every turn answers this text instead of failing loudly.
-            self.services = make_services(self.settings, store, FakeLLM(default_reply="A fuzzing reply."))
-            self.services.telegram_webhook = self._receive_update  # webhook mode, as the Telegram adapter sets it
-            async with sidecar_running(self.services) as url:
-                self.url = url
+            chat = make_chat(self.settings, store, FakeLLM(default_reply="A fuzzing reply."))
+            # Webhook mode, as the runner wires it: the Telegram part's feed handed to the HTTP adapter.
+            options = http_options(self.settings)
+            async with running(chat, options, telegram_feed=self._receive_update) as part:
+                self.url = part.url
                 self._started.set()
                 await self._stop.wait()
         finally:

@@ -7,14 +7,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
 
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
-from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.http.helpers import AUTH, make_services, metric_value, scrape
+from tests.adapters.http.helpers import AUTH, make_app, make_chat, metric_value, scrape
 
 
 async def chat(client: TestClient, user_id: str, message: str = "hi") -> int:
@@ -74,13 +71,11 @@ async def test_active_sessions_and_queue_depth_are_read_at_scrape(client: TestCl
     assert metric_value(text, "nono_llm_queue_depth") == 3
 
 
-async def test_an_internal_error_is_counted(client: TestClient) -> None:
+async def test_an_internal_error_is_counted(client_with: Callable[..., Any]) -> None:
     async def broken(update: dict) -> None:
         raise RuntimeError("boom")
 
-    services = client.app[SERVICES]
-    services.telegram_webhook = broken
-    services.settings = services.settings.model_copy(update={"telegram_webhook_secret": SecretStr("s")})
+    client = await client_with(feed=broken, telegram_webhook_secret="s")
     secret = {"X-Telegram-Bot-Api-Secret-Token": "s"}
     response = await client.post("/telegram/webhook", json={"update_id": 1}, headers=secret)
     assert response.status == 500
@@ -92,8 +87,8 @@ async def test_two_apps_in_one_process_keep_separate_registries(
     aiohttp_client: Callable[..., Any], settings: Settings, sqlite_store: Any, settings_values: dict
 ) -> None:
     first_llm, second_llm = FakeLLM(), FakeLLM()
-    first = await aiohttp_client(create_sidecar_app(make_services(settings, sqlite_store, first_llm)))
-    second = await aiohttp_client(create_sidecar_app(make_services(settings, sqlite_store, second_llm)))
+    first = await aiohttp_client(make_app(settings, make_chat(settings, sqlite_store, first_llm)))
+    second = await aiohttp_client(make_app(settings, make_chat(settings, sqlite_store, second_llm)))
     first_llm.enqueue("one")
     assert await chat(first, "rest:solo") == 200
     assert metric_value(await scrape(first), "nono_turns_total", platform="rest", outcome="ok") == 1

@@ -9,9 +9,9 @@ import pytest
 import schemathesis
 from aiohttp import web
 
-from nono.bot.settings import Settings
 from nono.adapters.http.models import MESSAGE_PATTERN, USER_ID_SCHEMA_PATTERN
 from nono.adapters.http.requests import OPENAPI
+from nono.bot.settings import Settings
 from nono.core.errors import InvalidUserId
 from nono.core.users import validate_user_id
 

@@ -10,12 +10,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
-from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
 from nono.core.store.redis_store import RedisStore
-from tests.adapters.http.helpers import AUTH, make_services, metric_value, scrape
+from tests.adapters.http.helpers import AUTH, StubPart, make_app, make_chat, metric_value, scrape
 from tests.support.redis_server import RedisServer
 
 
@@ -30,7 +28,7 @@ async def test_ready_turns_503_while_redis_is_down_and_200_when_it_is_back(
     server = RedisServer(tmp_path).start()
     store = RedisStore.from_url(server.url, prefix=f"nono-test:{uuid.uuid4().hex}:")
     try:
-        client = await aiohttp_client(create_sidecar_app(make_services(settings, store, fake_llm)))
+        client = await aiohttp_client(make_app(settings, make_chat(settings, store, fake_llm)))
         assert await ready(client) == (200, {"status": "ok", "checks": {"store": "ok", "llm": "ok"}})
 
         server.stop()
@@ -55,10 +53,9 @@ async def test_ready_names_a_failing_model(client: TestClient, fake_llm: FakeLLM
     assert (await ready(client))[0] == 200
 
 
-async def test_ready_names_failing_adapters(client: TestClient) -> None:
-    adapters = client.app[SERVICES].adapters
-    adapters["discord"] = lambda: True
-    adapters["telegram"] = lambda: False
+async def test_ready_names_failing_adapters(client_with: Callable[..., Any]) -> None:
+    discord, telegram = StubPart("discord", lambda: True), StubPart("telegram", lambda: False)
+    client = await client_with(parts=(discord, telegram))
     status, body = await ready(client)
     assert status == 503
     assert body["checks"] == {"store": "ok", "llm": "ok", "discord": "ok", "telegram": "failing"}
@@ -66,9 +63,9 @@ async def test_ready_names_failing_adapters(client: TestClient) -> None:
     def crashing() -> bool:
         raise RuntimeError("adapter state is broken")
 
-    adapters["telegram"] = crashing
+    telegram.state = crashing
     assert (await ready(client))[1]["checks"]["telegram"] == "failing"
-    adapters["telegram"] = lambda: True
+    telegram.state = lambda: True
     assert (await ready(client))[0] == 200
 
 

@@ -10,12 +10,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from nono.adapters.http.requests import CHAT
 from nono.bot.settings import Settings
-from nono.adapters.http.app import create_sidecar_app
-from nono.adapters.http.requests import SERVICES
 from nono.core.errors import ModelUnavailable
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.http.helpers import AUTH, make_services
+from tests.adapters.http.helpers import AUTH, make_app, make_chat
 
 
 async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
@@ -30,7 +29,7 @@ async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], settings: Settings, any_store: Any, fake_llm: FakeLLM) -> TestClient:
     """Every WebSocket test runs over SQLite and the real Redis."""
-    return await aiohttp_client(create_sidecar_app(make_services(settings, any_store, fake_llm)))
+    return await aiohttp_client(make_app(settings, make_chat(settings, any_store, fake_llm)))
 
 
 async def test_a_message_streams_chunks_then_done(client: TestClient, fake_llm: FakeLLM) -> None:
@@ -44,7 +43,7 @@ async def test_a_message_streams_chunks_then_done(client: TestClient, fake_llm: 
         {"type": "chunk", "text": "there"},
         {"type": "done", "reply": "Hello there", "persona": "assistant", "incomplete": False},
     ]
-    history = await client.app[SERVICES].chat.history("rest:wsuser")
+    history = await client.app[CHAT].history("rest:wsuser")
     assert [(m.role, m.content) for m in history] == [("user", "hi"), ("assistant", "Hello there")]
 
 
@@ -96,7 +95,7 @@ async def test_a_model_failure_is_an_error_frame_and_nothing_is_stored(client: T
         fake_llm.enqueue("recovered")
         await ws.send_json({"message": "again"})
         assert (await frames_until_done(ws))[-1]["reply"] == "recovered"
-    history = await client.app[SERVICES].chat.history("rest:fail")
+    history = await client.app[CHAT].history("rest:fail")
     assert [m.content for m in history] == ["again", "recovered"]
 
 
@@ -128,7 +127,7 @@ async def test_leaving_mid_reply_keeps_the_part_marked_incomplete(client: TestCl
     await ws.send_json({"message": "tell me everything"})
     assert (await ws.receive_json())["type"] == "chunk"
     await ws.close()
-    chat = client.app[SERVICES].chat
+    chat = client.app[CHAT]
     for _ in range(500):  # wait (bounded) for the server to notice and store the part
         history = await chat.history("rest:leaver")
         if history:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
-from tests.adapters.telegram.conftest import ALICE, BOB, CAROL, GROUP
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.telegram import ALICE, BOB, CAROL, GROUP
 
 
 async def test_private_conversation_is_answered_and_remembered(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):
@@ -63,16 +64,18 @@ async def test_group_answers_only_mentions_replies_and_commands(tg: FakeTelegram
     assert answer["reply_to_message"]["message_id"] == mention["message_id"]
 
 
-async def test_group_chat_scope_shares_one_conversation(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):
+async def test_group_chat_scope_shares_one_conversation(
+    tg: FakeTelegram, telegram_bot, chat: ChatService, fake_llm: FakeLLM
+):
     alice, bob, group = tg.users[ALICE], tg.users[BOB], tg.chats[GROUP]
     fake_llm.enqueue("Hi Alice.")
     fake_llm.enqueue("Hi Bob, Alice was here.")
-    async with telegram_bot(telegram_memory_scope="chat") as services:
+    async with telegram_bot(telegram_memory_scope="chat"):
         tg.say(alice, group, "@nono_test_bot hello")
         await tg.wait_for(lambda: len(tg.shown(GROUP)) == 1)
         tg.say(bob, group, "@nono_test_bot who was here?")
         await tg.wait_for(lambda: len(tg.shown(GROUP)) == 2)
-        history = await services.chat.history(f"telegram:chat:{GROUP}")
+        history = await chat.history(f"telegram:chat:{GROUP}")
 
     assert [m.content for m in fake_llm.history[1].messages[1:]] == [
         "Alice: hello",

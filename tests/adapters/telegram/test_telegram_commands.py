@@ -6,8 +6,8 @@ from nono.adapters.telegram.handlers import TEXT_ONLY, UNKNOWN_COMMAND
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from nono.core.wording import MODEL_UNAVAILABLE
-from tests.support.telegram import ALICE, GROUP
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.telegram import ALICE, GROUP
 
 
 def buttons(message: dict) -> list[str]:

@@ -7,8 +7,8 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.adapters.telegram.conftest import ALICE
 from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
+from tests.support.telegram import ALICE
 
 
 async def call(tg: FakeTelegram, method: str, token: str = TOKEN, **params) -> tuple[int, dict]:

@@ -8,8 +8,8 @@ from nono.adapters.telegram.format import plan_parts
 from nono.core.chat import ChatService
 from nono.core.llm.base import ChatMessage
 from nono.core.personas import PersonaRegistry
-from tests.adapters.telegram.conftest import ALICE
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.telegram import ALICE
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import asyncio
 
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
-from tests.adapters.telegram.conftest import ALICE, BOB
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.telegram import ALICE, BOB
 
 
 async def test_a_command_then_a_message_sent_together_apply_in_order(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nono.adapters.telegram.pacing import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatPacer
-from tests.adapters.telegram.conftest import ALICE, GROUP
+from tests.support.telegram import ALICE, GROUP
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from nono.adapters.telegram.pacing import GROUP_INTERVAL, PRIVATE_INTERVAL
-from tests.adapters.telegram.conftest import ALICE, BOB, GROUP
 from tests.fakes.telegram_html import utf16
 from tests.fakes.telegram_server import Call, FakeTelegram
+from tests.support.telegram import ALICE, BOB, GROUP
 
 POSTING = ("sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage")
 #: Loopback jitter between the bot's pacer clock and the server's arrival stamps.

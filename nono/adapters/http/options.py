@@ -1,0 +1,29 @@
+"""The plain values the HTTP adapter (the sidecar) is configured with, built by the wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Where to listen, who may call the admin API, how long a shutdown waits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: ADMIN_TOKEN; None (or blank) means local callers only, on a loopback bind.
+    admin_token: SecretStr | None = None
+    #: Serve /metrics without the token (METRICS_PUBLIC).
+    metrics_public: bool = False
+    #: Seconds the server gives open requests when it stops (SHUTDOWN_GRACE).
+    shutdown_grace: float = 10.0
+    #: What Telegram sends in its secret header to /telegram/webhook (TELEGRAM_WEBHOOK_SECRET).
+    telegram_webhook_secret: SecretStr | None = None
+
+    @property
+    def token_bytes(self) -> bytes | None:
+        """The admin token as bytes; a blank ADMIN_TOKEN counts as unset."""
+        token = self.admin_token.get_secret_value().strip() if self.admin_token else ""
+        return token.encode() if token else None

@@ -1,0 +1,18 @@
+"""What every adapter's `running(...)` yields: a named part the runner composes and `/ready` asks."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Part(Protocol):
+    """A running adapter, as the wiring and the readiness check see it."""
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and `/ready` ("discord", "telegram", "sidecar", "terminal")."""
+        ...
+
+    def healthy(self) -> bool:
+        """True while the part is connected and serving."""
+        ...

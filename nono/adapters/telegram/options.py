@@ -1,0 +1,31 @@
+"""The plain values the Telegram adapter is configured with (built by the wiring from TELEGRAM_* settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import SecretStr
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+
+
+@dataclass(frozen=True)
+class TelegramOptions:
+    """Token and server, allowlists and memory scope, pacing, and webhook mode when `webhook_url` is set."""
+
+    token: SecretStr
+    base_url: str = DEFAULT_BASE_URL
+    memory_scope: Literal["user", "chat"] = "user"
+    allowed_users: frozenset[int] = frozenset()
+    allowed_chats: frozenset[int] = frozenset()
+    #: Seconds between edits of one streamed answer (STREAM_EDIT_INTERVAL).
+    edit_interval: float = 1.0
+    #: Bot API messages per second across all chats (TELEGRAM_GLOBAL_RATE; 0 turns the budget off).
+    global_rate: float = 30.0
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.webhook_url)

@@ -1,0 +1,53 @@
+"""Each adapter's frozen options, built from Settings: the only place adapters' configuration is read."""
+
+from __future__ import annotations
+
+from nono.adapters.discord import DiscordOptions
+from nono.adapters.http import HttpOptions
+from nono.adapters.telegram import TelegramOptions
+from nono.bot.settings import Settings
+from nono.core.errors import ConfigError
+
+
+def discord_options(settings: Settings) -> DiscordOptions:
+    """The DISCORD_* settings (and STREAM_EDIT_INTERVAL)."""
+    return DiscordOptions(
+        channels=frozenset(settings.discord_channels),
+        guild_ids=tuple(settings.discord_guild_ids),
+        memory_scope=settings.discord_memory_scope,
+        allowed_guilds=frozenset(settings.discord_allowed_guilds),
+        allowed_roles=frozenset(settings.discord_allowed_roles),
+        allowed_users=frozenset(settings.discord_allowed_users),
+        edit_interval=settings.stream_edit_interval,
+        token=settings.discord_token,
+    )
+
+
+def telegram_options(settings: Settings) -> TelegramOptions:
+    """The TELEGRAM_* settings (and STREAM_EDIT_INTERVAL); ConfigError without TELEGRAM_TOKEN."""
+    if settings.telegram_token is None:
+        raise ConfigError("TELEGRAM_TOKEN is not set")
+    return TelegramOptions(
+        token=settings.telegram_token,
+        base_url=settings.telegram_base_url,
+        memory_scope=settings.telegram_memory_scope,
+        allowed_users=frozenset(settings.telegram_allowed_users),
+        allowed_chats=frozenset(settings.telegram_allowed_chats),
+        edit_interval=settings.stream_edit_interval,
+        global_rate=settings.telegram_global_rate,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=settings.telegram_webhook_secret,
+    )
+
+
+def http_options(settings: Settings) -> HttpOptions:
+    """The SIDECAR_* settings, ADMIN_TOKEN, METRICS_PUBLIC, SHUTDOWN_GRACE and the webhook secret."""
+    return HttpOptions(
+        host=settings.sidecar_host,
+        port=settings.sidecar_port,
+        admin_token=settings.admin_token,
+        metrics_public=settings.metrics_public,
+        shutdown_grace=settings.shutdown_grace,
+        telegram_webhook_secret=settings.telegram_webhook_secret,
+    )
+
