@@ -20,8 +20,15 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 
-async def worker(host: str, port: int, requests: list[bytes], stop_at: float, warm_until: float,
-                 latencies: list[float], statuses: Counter) -> None:
+async def worker(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    stop_at: float,
+    warm_until: float,
+    latencies: list[float],
+    statuses: Counter,
+) -> None:
     """One connection, one request at a time, until the deadline."""
     reader, writer = await asyncio.open_connection(host, port)
     i = 0
@@ -65,11 +72,20 @@ async def main(args: argparse.Namespace) -> dict:
     warm_until = start + args.warmup
     stop_at = warm_until + args.duration
     # Each worker starts at a different path so the mix is the same at any moment.
-    await asyncio.gather(*(
-        worker(host, port, requests[i % len(requests):] + requests[: i % len(requests)], stop_at, warm_until,
-               latencies, statuses)
-        for i in range(args.concurrency)
-    ))
+    await asyncio.gather(
+        *(
+            worker(
+                host,
+                port,
+                requests[i % len(requests) :] + requests[: i % len(requests)],
+                stop_at,
+                warm_until,
+                latencies,
+                statuses,
+            )
+            for i in range(args.concurrency)
+        )
+    )
     latencies.sort()
 
     def pct(p: float) -> float:

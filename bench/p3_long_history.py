@@ -81,7 +81,9 @@ async def measure(name: str, store: Any, rounds: int) -> list[Row]:
                 times[user].clear()
                 tokens[user].clear()
     persona = personas.get(personas.default)
-    budget = token_budget(llm, persona, limits.num_ctx) + llm.count_tokens(persona.system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    budget = (
+        token_budget(llm, persona, limits.num_ctx) + llm.count_tokens(persona.system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    )
     small, window, big = (times[user] for user in users)
     return report(name, small, window, big, tokens[users[0]], tokens[users[-1]], budget)
 

@@ -42,8 +42,14 @@ async def run(ctx: Context) -> list[Row]:
     platform = await Platform.start()
     prefix = new_prefix()
     settings = Settings(
-        _env_file=None, telegram_token=TOKEN, telegram_base_url=platform.base_url, store="redis",
-        redis_url=ctx.redis_url, key_prefix=prefix, personas_dir=PERSONAS_DIR, data_dir=ctx.workdir,
+        _env_file=None,
+        telegram_token=TOKEN,
+        telegram_base_url=platform.base_url,
+        store="redis",
+        redis_url=ctx.redis_url,
+        key_prefix=prefix,
+        personas_dir=PERSONAS_DIR,
+        data_dir=ctx.workdir,
     )
 
     @contextlib.asynccontextmanager
@@ -87,22 +93,38 @@ def report(singles: list[dict], crowds: list[dict], limited: list[dict], events:
     delivered = sum(r["users"] for r in runs)
     ok_all = lost == 0 and wrong == 0 and not any(r["unexpected"] for r in runs)
     return [
-        Row("P4", f"(a) {crowds[0]['users']:,} Telegram users at once, no global flood limit: wall time",
-            f"≤ {GOAL:.2f}× ideal", ms(wall_a, 0), f"{ms(IDEAL, 0)} ideal (1 user alone: "
-            f"{ms(median([s['wall'] for s in singles]), 0)})", ratio_a, ratio_a <= GOAL and crowds[0]["lost"] == 0,
+        Row(
+            "P4",
+            f"(a) {crowds[0]['users']:,} Telegram users at once, no global flood limit: wall time",
+            f"≤ {GOAL:.2f}× ideal",
+            ms(wall_a, 0),
+            f"{ms(IDEAL, 0)} ideal (1 user alone: {ms(median([s['wall'] for s in singles]), 0)})",
+            ratio_a,
+            ratio_a <= GOAL and crowds[0]["lost"] == 0,
             f"(a) {len(crowds)} runs of 1,000 users alternating with 1-user runs; Redis store. Calls seen by "
-            f"Telegram in the last 1,000-user run: {_calls(crowds[-1])}."),
-        Row("P4", f"(b) {b['users']:,} users, Telegram's global limit at {GLOBAL_RATE:.0f} messages/s: wall time",
-            f"≤ {GOAL:.2f}× ideal", ms(b["wall"], 0),
+            f"Telegram in the last 1,000-user run: {_calls(crowds[-1])}.",
+        ),
+        Row(
+            "P4",
+            f"(b) {b['users']:,} users, Telegram's global limit at {GLOBAL_RATE:.0f} messages/s: wall time",
+            f"≤ {GOAL:.2f}× ideal",
+            ms(b["wall"], 0),
             f"{ms(ideal_b, 0)} ideal ({b['calls'].get('limited_ok', 0)} messages accepted ÷ {GLOBAL_RATE:.0f}/s)",
-            ratio_b, ratio_b <= GOAL and b["lost"] == 0,
+            ratio_b,
+            ratio_b <= GOAL and b["lost"] == 0,
             f"(b) one run; messages = sendMessage, editMessageText and sendMessageDraft calls Telegram accepted; "
-            f"429s answered: {b['calls'].get('429', 0)}. Calls: {_calls(b)}."),
-        Row("P4", "replies lost or wrong (every user exactly one message: the complete reply to their own text)",
-            "0 lost", f"{lost} lost, {wrong} wrong/extra of {delivered:,}", ok=ok_all,
+            f"429s answered: {b['calls'].get('429', 0)}. Calls: {_calls(b)}.",
+        ),
+        Row(
+            "P4",
+            "replies lost or wrong (every user exactly one message: the complete reply to their own text)",
+            "0 lost",
+            f"{lost} lost, {wrong} wrong/extra of {delivered:,}",
+            ok=ok_all,
             note="Per-user order: each user sent one message here, so order is the right reply in the right chat; "
             "the adapter's tests cover several messages per user. The bot's warnings and errors over the whole "
-            f"benchmark: {', '.join(f'{k} {v}' for k, v in events.most_common()) or 'none'}."),
+            f"benchmark: {', '.join(f'{k} {v}' for k, v in events.most_common()) or 'none'}.",
+        ),
     ]
 
 

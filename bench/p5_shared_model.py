@@ -73,12 +73,12 @@ async def run(ctx: Context) -> list[Row]:
     return report(singles, crowds, reply_tokens)
 
 
-
-
 async def _crowd(chat: ChatService, llm: LocalLLM, ids: itertools.count) -> Crowd:
     before = llm.tokens_generated
     began = time.perf_counter()
-    tasks = [asyncio.create_task(time_to_first_chunk(chat, f"telegram:{next(ids)}", PROMPT, began)) for _ in range(USERS)]
+    tasks = [
+        asyncio.create_task(time_to_first_chunk(chat, f"telegram:{next(ids)}", PROMPT, began)) for _ in range(USERS)
+    ]
     busy = await _probe_busy(chat, llm, ids, tasks)
     ttfts = sorted(await asyncio.gather(*tasks))
     return Crowd(llm.tokens_generated - before, time.perf_counter() - began, ttfts, busy)
@@ -113,18 +113,34 @@ def report(singles: list[Single], crowds: list[Crowd], reply_tokens: int) -> lis
     t_single, ttft_single = median([s.seconds for s in singles]), median([s.ttft for s in singles])
     busy = [t for c in crowds for t in c.busy]
     return [
-        Row("P5", f"aggregate tok/s, {USERS} users at once vs one alone (local model, {reply_tokens}-token replies)",
-            f"≥ {GOAL_RATE:.2f}×", per_s(median([c.tokens / c.seconds for c in crowds])),
-            per_s(median([s.tokens / s.seconds for s in singles])), rate_ratio, rate_ratio >= GOAL_RATE,
+        Row(
+            "P5",
+            f"aggregate tok/s, {USERS} users at once vs one alone (local model, {reply_tokens}-token replies)",
+            f"≥ {GOAL_RATE:.2f}×",
+            per_s(median([c.tokens / c.seconds for c in crowds])),
+            per_s(median([s.tokens / s.seconds for s in singles])),
+            rate_ratio,
+            rate_ratio >= GOAL_RATE,
             f"{len(crowds)} rounds of each, alternating; ratio = median of per-round ratios; tokens per single "
-            f"reply {sorted({s.tokens for s in singles})}."),
-        Row("P5", "worst user's time to first token vs the FIFO bound (k × single reply + single TTFT)",
-            f"≤ {GOAL_FIFO:.1f}×", f"last served: {ms(median([c.ttfts[-1] for c in crowds]), 0)}",
-            f"single: reply {ms(t_single, 0)}, TTFT {ms(ttft_single, 0)}", worst, worst <= GOAL_FIFO,
-            f"Ratio per user, in serving order, per round: {shown}."),
-        Row("P5", "time to tell an 11th user the bot is busy (LLM_MAX_QUEUE = 10, queue full)",
-            f"≤ {ms(GOAL_BUSY, 0)}", f"median {ms(median(busy))}, max {ms(max(busy)) if busy else '—'}",
+            f"reply {sorted({s.tokens for s in singles})}.",
+        ),
+        Row(
+            "P5",
+            "worst user's time to first token vs the FIFO bound (k × single reply + single TTFT)",
+            f"≤ {GOAL_FIFO:.1f}×",
+            f"last served: {ms(median([c.ttfts[-1] for c in crowds]), 0)}",
+            f"single: reply {ms(t_single, 0)}, TTFT {ms(ttft_single, 0)}",
+            worst,
+            worst <= GOAL_FIFO,
+            f"Ratio per user, in serving order, per round: {shown}.",
+        ),
+        Row(
+            "P5",
+            "time to tell an 11th user the bot is busy (LLM_MAX_QUEUE = 10, queue full)",
+            f"≤ {ms(GOAL_BUSY, 0)}",
+            f"median {ms(median(busy))}, max {ms(max(busy)) if busy else '—'}",
             ok=bool(busy) and median(busy) <= GOAL_BUSY,
             note=f"{len(busy)} probes, each a whole `ChatService` turn (store read, prompt built and tokenized) "
-            "turned away by the model's queue; nothing stored. Judged on the median."),
+            "turned away by the model's queue; nothing stored. Judged on the median.",
+        ),
     ]

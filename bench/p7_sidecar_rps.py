@@ -50,8 +50,15 @@ async def measure(ctx: Context, store: str) -> list[Row]:
     prefix = new_prefix()
     data_dir = ctx.workdir / store
     settings = Settings(
-        _env_file=None, store=store, redis_url=ctx.redis_url, key_prefix=prefix, data_dir=data_dir,
-        personas_dir=PERSONAS_DIR, admin_token=TOKEN, sidecar_host="127.0.0.1", sidecar_port=0,
+        _env_file=None,
+        store=store,
+        redis_url=ctx.redis_url,
+        key_prefix=prefix,
+        data_dir=data_dir,
+        personas_dir=PERSONAS_DIR,
+        admin_token=TOKEN,
+        sidecar_host="127.0.0.1",
+        sidecar_port=0,
     )
     try:
         async with (
@@ -76,8 +83,10 @@ async def seed(store: Any) -> None:
 
     async def one(i: int) -> None:
         count = HISTORY_MESSAGES if i < HISTORY_USERS else 2
-        messages = [Message("user" if k % 2 == 0 else "assistant", f"message {k} of user {i}", now - count + k)
-                    for k in range(count)]
+        messages = [
+            Message("user" if k % 2 == 0 else "assistant", f"message {k} of user {i}", now - count + k)
+            for k in range(count)
+        ]
         await store.append_turn(f"telegram:{800000 + i}", DEFAULT_PERSONA, messages, now - i * 0.01)
 
     for start in range(0, SESSIONS, 500):  # bounded concurrency: the store's own pool limits apply
@@ -137,7 +146,7 @@ async def rotate(url: str, bare_url: str, targets: dict, duration: float, rounds
     runs = [(name, kind) for name in targets for kind in ("bare", "sidecar")]
     results: dict[tuple[str, str], list[dict]] = {run: [] for run in runs}
     for i in range(rounds):
-        for name, kind in runs[i % len(runs):] + runs[: i % len(runs)]:
+        for name, kind in runs[i % len(runs) :] + runs[: i % len(runs)]:
             base, paths = (bare_url, targets[name]["bare"]) if kind == "bare" else (url, targets[name]["paths"])
             log(f"{store}: {kind} {name}, {duration:.0f} s at c={CONCURRENCY}")
             results[(name, kind)].append(await load(base, paths, duration))
@@ -147,9 +156,20 @@ async def rotate(url: str, bare_url: str, targets: dict, duration: float, rounds
 async def load(base: str, paths: list[str], duration: float) -> dict[str, Any]:
     """Run the load generator process against `paths` and return what it measured."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.http_load", "--base", base, "--paths", *paths,
-        "--header", f"Authorization: Bearer {TOKEN}", "--concurrency", str(CONCURRENCY),
-        "--duration", str(duration), stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bench.http_load",
+        "--base",
+        base,
+        "--paths",
+        *paths,
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--duration",
+        str(duration),
+        stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await process.communicate()
     if process.returncode != 0:
@@ -167,12 +187,17 @@ def report(store: str, results: dict[tuple[str, str], list[dict]]) -> list[Row]:
         ratio = rps / bare_rps
         statuses = sorted({s for r in side for s in r["statuses"]})
         ok = ratio >= GOAL_RPS and p99 <= GOAL_P99 and statuses == ["200"]
-        rows.append(Row(
-            "P7", f"{store}: `GET {name}`, 10,000 sessions stored, c={CONCURRENCY}: RPS, p99",
-            f"≥ {GOAL_RPS:.2f}× RPS; p99 ≤ {ms(GOAL_P99, 0)}",
-            f"{rps:,.0f} req/s, p99 {ms(p99, 1)}", f"{bare_rps:,.0f} req/s, p99 {ms(bare_p99, 1)} (bare handler)",
-            ratio, ok,
-            f"{store} {name}: {len(side)} runs of each, alternating; p50 {ms(median([r['p50'] for r in side]), 1)}; "
-            f"statuses {', '.join(statuses)}; load generator in its own process.",
-        ))
+        rows.append(
+            Row(
+                "P7",
+                f"{store}: `GET {name}`, 10,000 sessions stored, c={CONCURRENCY}: RPS, p99",
+                f"≥ {GOAL_RPS:.2f}× RPS; p99 ≤ {ms(GOAL_P99, 0)}",
+                f"{rps:,.0f} req/s, p99 {ms(p99, 1)}",
+                f"{bare_rps:,.0f} req/s, p99 {ms(bare_p99, 1)} (bare handler)",
+                ratio,
+                ok,
+                f"{store} {name}: {len(side)} runs of each, alternating; p50 {ms(median([r['p50'] for r in side]), 1)}; "
+                f"statuses {', '.join(statuses)}; load generator in its own process.",
+            )
+        )
     return rows

@@ -136,13 +136,18 @@ async def run(ctx: Context) -> list[Row]:
     workdir.mkdir()
     log_file = (ctx.workdir / "nono-run.log").open("wb")
     process = await asyncio.create_subprocess_exec(
-        *nono_command(), cwd=workdir, env=environment(platform, port, workdir / "data"),
-        stdout=log_file, stderr=log_file,
+        *nono_command(),
+        cwd=workdir,
+        env=environment(platform, port, workdir / "data"),
+        stdout=log_file,
+        stderr=log_file,
     )
     try:
         await wait_ready(url, process)
         idle = await settled_rss(process.pid)
-        log(f"idle: {mb(idle)}; creating {sessions:,} sessions ({TELEGRAM_USERS:,} through Telegram, the rest over REST)")
+        log(
+            f"idle: {mb(idle)}; creating {sessions:,} sessions ({TELEGRAM_USERS:,} through Telegram, the rest over REST)"
+        )
         results, curve = [], []
         for _ in range(TELEGRAM_USERS // BATCH):
             results.append(await platform.crowd(BATCH, 0, timeout=120, reply=platform.info["ollama_reply"]))
@@ -183,20 +188,40 @@ async def rest_turns(url: str, count: int, every_thousand: Callable[[], None]) -
     return done
 
 
-def report(idle: int, after: int, floor: int, discord_extra: int, total: int, results: list[dict],
-           rest_ok: int, curve: list[int]) -> list[Row]:
+def report(
+    idle: int,
+    after: int,
+    floor: int,
+    discord_extra: int,
+    total: int,
+    results: list[dict],
+    rest_ok: int,
+    curve: list[int],
+) -> list[Row]:
     answered = sum(r["complete"] for r in results) + rest_ok
     growth = after - idle
     return [
-        Row("P8", "RSS of `nono run` idle (sidecar + Telegram to the loopback Bot API, Ollama backend to a fake)",
-            f"≤ {mb(GOAL_IDLE)}", mb(idle), f"{mb(floor)} (interpreter + the modules it imports)", idle / floor,
+        Row(
+            "P8",
+            "RSS of `nono run` idle (sidecar + Telegram to the loopback Bot API, Ollama backend to a fake)",
+            f"≤ {mb(GOAL_IDLE)}",
+            mb(idle),
+            f"{mb(floor)} (interpreter + the modules it imports)",
+            idle / floor,
             idle <= GOAL_IDLE,
             f"Discord not started (its fake runs only in-process); importing discord.py and the Discord adapter "
-            f"adds {mb(discord_extra)}."),
-        Row("P8", f"RSS growth after {total:,} sessions were created by turns (Telegram, then REST)",
-            f"≤ {mb(GOAL_GROWTH)}", f"+{mb(growth)} ({mb(after)})", mb(idle), after / idle,
+            f"adds {mb(discord_extra)}.",
+        ),
+        Row(
+            "P8",
+            f"RSS growth after {total:,} sessions were created by turns (Telegram, then REST)",
+            f"≤ {mb(GOAL_GROWTH)}",
+            f"+{mb(growth)} ({mb(after)})",
+            mb(idle),
+            after / idle,
             growth <= GOAL_GROWTH and answered == total,
             f"{answered:,} turns answered ({sum(r['complete'] for r in results):,} Telegram users, {BATCH} at a time; "
             f"the rest over POST /chat, {REST_CONCURRENCY} at a time); SQLite store (the default); RSS = median of 5 "
-            f"readings after 3 s quiet. RSS after each 1,000 sessions: {', '.join(f'{x / 2**20:.1f}' for x in curve)} MB."),
+            f"readings after 3 s quiet. RSS after each 1,000 sessions: {', '.join(f'{x / 2**20:.1f}' for x in curve)} MB.",
+        ),
     ]

@@ -121,7 +121,9 @@ class CrowdTelegram(FakeTelegram):
         samples = {str(uid): [text[:80] for text in shown.get(uid, [])] for uid in (wrong[:2] + extra[:2])}
         finished = max(self.done_at.values(), default=time.monotonic())
         done = sorted(at - started for at in self.done_at.values())
-        spread = {f"p{p}": round(done[min(len(done) - 1, len(done) * p // 100)], 2) for p in (0, 10, 50, 90)} if done else {}
+        spread = (
+            {f"p{p}": round(done[min(len(done) - 1, len(done) * p // 100)], 2) for p in (0, 10, 50, 90)} if done else {}
+        )
         return {
             "wall": finished - started,
             "users": len(self.expected),
@@ -150,8 +152,13 @@ class Platform:
     async def start(cls, ollama_replies: int = 0) -> Platform:
         """Start the process; with `ollama_replies`, it also serves a loopback Ollama (see `info`)."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.telegram_platform", "--ollama", str(ollama_replies),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bench.telegram_platform",
+            "--ollama",
+            str(ollama_replies),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         line = await process.stdout.readline()
         if not line:
@@ -166,8 +173,14 @@ class Platform:
 
         The reply expected is `reply`, or (None) the paced LLM's answer to that user's message.
         """
-        command = {"cmd": "run", "users": users, "rate": rate, "first_id": self.next_id, "timeout": timeout,
-                   "reply": reply}
+        command = {
+            "cmd": "run",
+            "users": users,
+            "rate": rate,
+            "first_id": self.next_id,
+            "timeout": timeout,
+            "reply": reply,
+        }
         self.next_id += 100_000
         self.process.stdin.write((json.dumps(command) + "\n").encode())
         await self.process.stdin.drain()

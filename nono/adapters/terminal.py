@@ -90,7 +90,9 @@ class TerminalChat:
         self._write(text + "\n")
 
 
-async def run_terminal(chat: ChatService, user_id: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+async def run_terminal(
+    chat: ChatService, user_id: str, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> None:
     """Run the terminal chat on stdin/stdout until /quit or EOF."""
     await TerminalChat(chat, user_id, stdin or sys.stdin, stdout or sys.stdout).run()
 

@@ -50,4 +50,3 @@ def http_options(settings: Settings) -> HttpOptions:
         shutdown_grace=settings.shutdown_grace,
         telegram_webhook_secret=settings.telegram_webhook_secret,
     )
-

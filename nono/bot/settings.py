@@ -56,7 +56,9 @@ class Settings(BaseSettings):
 
     # sidecar
     sidecar_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SIDECAR_HOST", "FASTAPI_HOST"))
-    sidecar_port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("SIDECAR_PORT", "FASTAPI_PORT"))
+    sidecar_port: int = Field(
+        default=8080, ge=0, le=65535, validation_alias=AliasChoices("SIDECAR_PORT", "FASTAPI_PORT")
+    )
     admin_token: SecretStr | None = None
     metrics_public: bool = False
     shutdown_grace: float = Field(default=10, ge=0)

@@ -16,9 +16,7 @@ def token_budget(llm: LLM, persona: Persona, num_ctx: int) -> int:
     return num_ctx - persona.max_tokens - system
 
 
-def build_prompt(
-    llm: LLM, persona: Persona, window: Sequence[Message], text: str, num_ctx: int
-) -> list[ChatMessage]:
+def build_prompt(llm: LLM, persona: Persona, window: Sequence[Message], text: str, num_ctx: int) -> list[ChatMessage]:
     """System prompt + the newest contiguous part of `window` that fits + the new message.
 
     Raises ContextOverflow when the new message alone does not fit: we never cut a

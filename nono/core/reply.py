@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class Reply:
     """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
 

@@ -21,8 +21,7 @@ def validate_user_id(user_id: object) -> str:
         raise InvalidUserId(f"A user id may be at most {MAX_USER_ID_LENGTH} characters long.")
     if not user_id.isprintable() or not _USER_ID.fullmatch(user_id) or _has_surrogate(user_id):
         raise InvalidUserId(
-            "A user id is written as platform:id (for example discord:1234), "
-            "without spaces or control characters."
+            "A user id is written as platform:id (for example discord:1234), without spaces or control characters."
         )
     return user_id
 

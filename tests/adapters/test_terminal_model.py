@@ -13,7 +13,6 @@ from nono.core.llm.base import ChatMessage
 pytestmark = pytest.mark.slow
 
 
-
 async def test_terminal_reply_equals_direct_greedy_generation_and_is_stored(sqlite_store, local_llm, greedy_registry):
     from tests.support.greedy import greedy_reply
 

@@ -63,7 +63,13 @@ def test_env_file_is_read(tmp_path):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("NUM_CTX", "lots"), ("STORE", "mongo"), ("REDIS_PORT", "70000"), ("SESSION_TIMEOUT", "-1"), ("KEY_PREFIX", "a b")],
+    [
+        ("NUM_CTX", "lots"),
+        ("STORE", "mongo"),
+        ("REDIS_PORT", "70000"),
+        ("SESSION_TIMEOUT", "-1"),
+        ("KEY_PREFIX", "a b"),
+    ],
 )
 def test_invalid_values_fail_naming_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)

@@ -119,7 +119,10 @@ async def test_a_whole_turn_costs_two_round_trips(counted_store, registry, fake_
         assert proxy.round_trips - before == 2  # load_context + append_turn
 
     assert [m.content for m in await store.history(USER, 10)] == [
-        "message 0", "Hello there.", "message 1", "Still here."
+        "message 0",
+        "Hello there.",
+        "message 1",
+        "Still here.",
     ]
     before = proxy.round_trips
     await store.append_turn(USER, "assistant", [Message("user", "x", 1.0), Message("assistant", "y", 2.0)], 3.0)
@@ -141,7 +144,10 @@ async def test_keys_follow_the_documented_layout(redis_prefix: str):
             [session_key, history_key, metadata_key, index_key]
         )
         assert await raw.hgetall(session_key) == {
-            "user_id": USER, "persona": "pirate", "created_at": "12.0", "last_activity": "13.0",
+            "user_id": USER,
+            "persona": "pirate",
+            "created_at": "12.0",
+            "last_activity": "13.0",
             "message_count": "2",
         }
         assert await raw.hgetall(metadata_key) == {"lang": '"fr"', "tags": '["a","b"]'}
@@ -196,8 +202,12 @@ async def test_an_outage_is_a_clear_error_and_the_store_recovers_by_itself(own_r
 
         server.stop()
         with caplog.at_level(logging.WARNING, logger="nono.core.store.redis_store"):
-            for attempt in (store.ping(), store.load_context(USER, 20), store.get_session(USER),
-                            store.append_turn(USER, "pirate", [Message("user", "lost", 2.0)], 2.0)):
+            for attempt in (
+                store.ping(),
+                store.load_context(USER, 20),
+                store.get_session(USER),
+                store.append_turn(USER, "pirate", [Message("user", "lost", 2.0)], 2.0),
+            ):
                 with pytest.raises(StoreUnavailable) as raised:
                     await attempt
                 assert "temporarily unavailable" in str(raised.value)

@@ -31,8 +31,10 @@ async def test_connection_uses_wal_full_sync_and_a_busy_timeout(tmp_path: Path):
     try:
         pragmas = await on_store_connection(
             store,
-            lambda conn: {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
-                          for name in ("journal_mode", "synchronous", "busy_timeout")},
+            lambda conn: {
+                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "busy_timeout")
+            },
         )
         assert pragmas == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 2500}  # 2 = FULL
         assert await store.durability_warnings() == []
@@ -129,9 +131,10 @@ async def test_a_full_disk_mid_turn_keeps_nothing_half_written(tmp_path: Path):
     try:
         await store.append_turn(USER, "assistant", turn(0), 102.0)
         # Cap the file a few pages above its size: the reply cannot fit after the user's message.
-        await on_store_connection(store, lambda conn: conn.execute(
-            f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 8}"
-        ))
+        await on_store_connection(
+            store,
+            lambda conn: conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 8}"),
+        )
         big = [Message("user", "q" * 20_000, 200.0), Message("assistant", "a" * 60_000, 201.0)]
         with pytest.raises(StoreUnavailable):
             await store.append_turn(USER, "assistant", big, 202.0)
@@ -155,7 +158,10 @@ async def test_a_write_that_fails_midway_is_rolled_back(tmp_path: Path):
 
         await store.append_turn(USER, "assistant", turn(1), 302.0)
         assert [m.content for m in await store.history(USER, 10)] == [
-            "question 0", "answer 0", "question 1", "answer 1"
+            "question 0",
+            "answer 0",
+            "question 1",
+            "answer 1",
         ]
     finally:
         await store.aclose()

@@ -207,7 +207,7 @@ ODD_TEXTS = [
     "a backslash then a literal escape: \\ud800 \\u0000",
     "right-to-left \u202e override, zero width \u200b",
     "",
-    "quotes \" ' and JSON-ish {\"role\": \"system\"}",
+    'quotes " \' and JSON-ish {"role": "system"}',
 ]
 
 

@@ -42,15 +42,34 @@ SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded
 
 # Option names Ollama's api.Options accepts, with the JSON type each must have.
 KNOWN_OPTIONS: dict[str, str] = {
-    **dict.fromkeys(("num_ctx", "num_predict", "top_k", "seed", "num_keep", "repeat_last_n", "num_batch",
-                     "num_gpu", "main_gpu", "num_thread"), "integer"),
-    **dict.fromkeys(("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
-                     "frequency_penalty"), "float"),
+    **dict.fromkeys(
+        (
+            "num_ctx",
+            "num_predict",
+            "top_k",
+            "seed",
+            "num_keep",
+            "repeat_last_n",
+            "num_batch",
+            "num_gpu",
+            "main_gpu",
+            "num_thread",
+        ),
+        "integer",
+    ),
+    **dict.fromkeys(
+        ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty"),
+        "float",
+    ),
     **dict.fromkeys(("use_mmap", "numa", "penalize_newline"), "bool"),
     "stop": "array",
 }
-_JSON_TYPES: dict[str, tuple[type, ...]] = {"integer": (int, float), "float": (int, float), "bool": (bool,),
-                                            "array": (list,)}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int, float),
+    "float": (int, float),
+    "bool": (bool,),
+    "array": (list,),
+}
 ROLES = {"system", "user", "assistant", "tool"}
 # Go's time.ParseDuration grammar, which Ollama applies to a string keep_alive.
 _DURATION = re.compile(r"[-+]?(0|((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
@@ -94,8 +113,14 @@ class FakeOllama:
         self._scripts: deque[ChatScript] = deque()
         self._closing = asyncio.Event()
 
-    def enqueue(self, chunks: Sequence[str] = ("Hello", " there", "!"), *, delay: float = 0.0,
-                end: End = "done", error: str = RUNNER_ERROR) -> None:
+    def enqueue(
+        self,
+        chunks: Sequence[str] = ("Hello", " there", "!"),
+        *,
+        delay: float = 0.0,
+        end: End = "done",
+        error: str = RUNNER_ERROR,
+    ) -> None:
         """Script the reply to the next /api/chat request."""
         self._scripts.append(ChatScript(list(chunks), delay, end, error))
 
@@ -174,11 +199,17 @@ class FakeOllama:
 
     async def _show(self, request: web.Request) -> web.Response:
         name = self._model(await self._body(request), chat=False)
-        return web.json_response({
-            "modelfile": f"FROM {name}\n", "parameters": "", "template": "{{ .Prompt }}",
-            "details": _details(), "model_info": {"general.architecture": "llama"},
-            "capabilities": ["completion"], "modified_at": _now(),
-        })
+        return web.json_response(
+            {
+                "modelfile": f"FROM {name}\n",
+                "parameters": "",
+                "template": "{{ .Prompt }}",
+                "details": _details(),
+                "model_info": {"general.architecture": "llama"},
+                "capabilities": ["completion"],
+                "modified_at": _now(),
+            }
+        )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
@@ -302,22 +333,44 @@ def _now() -> str:
 
 
 def _details() -> dict[str, Any]:
-    return {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-            "parameter_size": "1.2B", "quantization_level": "Q4_K_M"}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": "llama",
+        "families": ["llama"],
+        "parameter_size": "1.2B",
+        "quantization_level": "Q4_K_M",
+    }
 
 
 def _listing(name: str) -> dict[str, Any]:
-    return {"name": name, "model": name, "modified_at": _now(), "size": 807_694_464,
-            "digest": "baf6a787fdffd633537aa2eb51cfd54cb93ff08e28040095462bb63daf552878", "details": _details()}
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": _now(),
+        "size": 807_694_464,
+        "digest": "baf6a787fdffd633537aa2eb51cfd54cb93ff08e28040095462bb63daf552878",
+        "details": _details(),
+    }
 
 
 def _line(model: str, content: str, *, done: bool = False, reason: str = "stop", count: int = 0) -> dict[str, Any]:
-    line: dict[str, Any] = {"model": model, "created_at": _now(),
-                            "message": {"role": "assistant", "content": content}, "done": done}
+    line: dict[str, Any] = {
+        "model": model,
+        "created_at": _now(),
+        "message": {"role": "assistant", "content": content},
+        "done": done,
+    }
     if done:
-        line.update(done_reason=reason, total_duration=1_000_000 * (count + 1), load_duration=100_000,
-                    prompt_eval_count=10, prompt_eval_duration=200_000, eval_count=count,
-                    eval_duration=1_000_000 * count)
+        line.update(
+            done_reason=reason,
+            total_duration=1_000_000 * (count + 1),
+            load_duration=100_000,
+            prompt_eval_count=10,
+            prompt_eval_duration=200_000,
+            eval_count=count,
+            eval_duration=1_000_000 * count,
+        )
     return line
 
 

@@ -16,9 +16,22 @@ from dataclasses import dataclass, field
 
 # tag -> entity type (None: the tag needs a look at its attributes)
 TAGS = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "span": None, "a": "text_link", "code": "code", "pre": "pre", "blockquote": None, "tg-emoji": "custom_emoji",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": None,
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": None,
+    "tg-emoji": "custom_emoji",
 }
 FORMATTING = {"bold", "italic", "underline", "strikethrough", "spoiler"}
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>")

@@ -155,8 +155,9 @@ class FakeTelegram(BotApiMethods):
         while not (value := predicate()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                summary = "\n".join(f"  {c.method} {c.status} {c.description or ''} {_short(c.params)}"
-                                    for c in self.calls)
+                summary = "\n".join(
+                    f"  {c.method} {c.status} {c.description or ''} {_short(c.params)}" for c in self.calls
+                )
                 pytest.fail(f"timed out waiting for the bot; calls so far:\n{summary}")
             with contextlib.suppress(TimeoutError):  # also re-check now and then: tests wait on the bot's state too
                 await asyncio.wait_for(self._tick.wait(), min(remaining, 0.05))

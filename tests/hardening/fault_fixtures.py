@@ -82,7 +82,9 @@ class Nono:
 
 
 @asynccontextmanager
-async def running_nono(settings: Settings, *, llm: LLM | None = None, with_telegram: bool = False) -> AsyncIterator[Nono]:
+async def running_nono(
+    settings: Settings, *, llm: LLM | None = None, with_telegram: bool = False
+) -> AsyncIterator[Nono]:
     """Open the services from `settings` and serve their sidecar until the block exits.
 
     `with_telegram` also runs the Telegram adapter, handed to the sidecar as the runner hands it.

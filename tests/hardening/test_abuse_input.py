@@ -146,9 +146,7 @@ SPOOFS = [
 
 
 @pytest.mark.parametrize("body", SPOOFS, ids=lambda body: "+".join(sorted(body)))
-async def test_request_shapes_smuggling_a_role_or_prompt_are_422_on_chat_and_websocket(
-    nono: Nono, body: dict
-) -> None:
+async def test_request_shapes_smuggling_a_role_or_prompt_are_422_on_chat_and_websocket(nono: Nono, body: dict) -> None:
     response = await nono.client.post("/chat", headers=AUTH, json=body)
     assert response.status == 422
     frame = {key: value for key, value in body.items() if key != "user_id"}

@@ -57,9 +57,7 @@ def _check_bearer(request: web.Request, token: bytes) -> None:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # compare_digest takes time independent of where the strings differ.
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
-        raise HttpProblem(
-            401, "unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.", headers=dict(CHALLENGE)
-        )
+        raise HttpProblem(401, "unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.", headers=dict(CHALLENGE))
 
 
 def _check_local(request: web.Request) -> None:

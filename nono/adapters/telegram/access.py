@@ -86,7 +86,9 @@ def _mentions_of(message: Message, bot: User) -> list[MessageEntity]:
     found = []
     username = (bot.username or "").lower()
     for entity, value in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
-        if (entity.type == MessageEntity.MENTION and username and value.lower() == f"@{username}") or (entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot.id):
+        if (entity.type == MessageEntity.MENTION and username and value.lower() == f"@{username}") or (
+            entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot.id
+        ):
             found.append(entity)
     return found
 

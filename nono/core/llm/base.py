@@ -53,6 +53,7 @@ class LLM(Protocol):
 
     #: Short backend name for logs and metrics ("local", "ollama", "fake").
     name: str
+
     #: Replies generating or waiting for the model now (LLM_MAX_QUEUE bounds it; metrics report it).
     @property
     def queue_depth(self) -> int: ...

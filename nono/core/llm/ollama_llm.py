@@ -32,10 +32,7 @@ _DURATION = re.compile(r"[-+]?(0|((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
 
 def missing_model_message(model: str) -> str:
     """What a user is told when the model is not installed on the Ollama server."""
-    return (
-        f"The model {model!r} is not installed on the model server. "
-        f"The operator needs to run `ollama pull {model}`."
-    )
+    return f"The model {model!r} is not installed on the model server. The operator needs to run `ollama pull {model}`."
 
 
 class OllamaLLM:

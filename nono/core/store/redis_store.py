@@ -36,6 +36,7 @@ MAX_CONNECTIONS = 64
 #: Stands for the user id in a key template; never part of one (user ids contain no whitespace).
 _ID = "\n"
 
+
 class RedisStore:
     """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
 
@@ -72,7 +73,8 @@ class RedisStore:
             # Retry only failed connections (a restarted server, a stale pooled socket), briefly:
             # a timed-out EXEC may have committed, and re-sending it could store a turn twice.
             retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
-            socket_timeout=5, socket_connect_timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=5,
             # No health_check_interval: its PING would add a round trip to the first turn after idle;
             # a stale pooled socket fails with ConnectionError and the retry above reconnects.
         )
@@ -148,8 +150,15 @@ class RedisStore:
         return await self._write("append_turn", user_id, persona, now, payload=payload)
 
     async def _write(
-        self, op: str, user_id: str, persona: str, now: float, *, persona_wins: bool = False,
-        metadata: dict[str, Any] | None = None, payload: Sequence[bytes] = (),
+        self,
+        op: str,
+        user_id: str,
+        persona: str,
+        now: float,
+        *,
+        persona_wins: bool = False,
+        metadata: dict[str, Any] | None = None,
+        payload: Sequence[bytes] = (),
     ) -> Session:
         """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
         keys = [self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id), self._index]
@@ -157,7 +166,17 @@ class RedisStore:
         ttl = "" if self._ttl_ms is None else str(self._ttl_ms)
         expired = "" if self.history_ttl is None else f"({now - self.history_ttl!r}"
         fields = [item for k, v in (metadata or {}).items() for item in (_field(k), _dump(v))]
-        args = [user_id, persona, stamp, "1" if persona_wins else "0", ttl, expired, len(fields) // 2, *fields, *payload]
+        args = [
+            user_id,
+            persona,
+            stamp,
+            "1" if persona_wins else "0",
+            ttl,
+            expired,
+            len(fields) // 2,
+            *fields,
+            *payload,
+        ]
         with self._guard(op):
             raw, meta = await self._activity(keys=keys, args=args)
         session = _session(_pairs(raw), _pairs(meta))
@@ -265,4 +284,3 @@ def _listed_session(user_id: str, fields: list[Any], metadata: list[Any]) -> Ses
 
 def _metadata(items: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
     return {_text(key): json.loads(value) for key, value in items}
-

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
 class SQLiteStore:
     """Sessions and histories in one SQLite file (created with its parent directory if missing)."""
 
@@ -61,9 +62,7 @@ class SQLiteStore:
         """The session and the newest `limit` messages (oldest first): only the window is read."""
         return await self._call("load_context", self._read, self._load_context, user_id, limit)
 
-    def _load_context(
-        self, conn: sqlite3.Connection, user_id: str, limit: int
-    ) -> tuple[Session | None, list[Message]]:
+    def _load_context(self, conn: sqlite3.Connection, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
         session = self._live_session(conn, user_id)
         if session is None or limit <= 0:
             return session, []
@@ -136,9 +135,7 @@ class SQLiteStore:
 
     async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        return await self._call(
-            "touch", self._write, now, self._activity, user_id, persona, now, False, 0, metadata
-        )
+        return await self._call("touch", self._write, now, self._activity, user_id, persona, now, False, 0, metadata)
 
     async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
@@ -158,8 +155,14 @@ class SQLiteStore:
         return await self._call("append_turn", self._write, now, append)
 
     def _activity(
-        self, conn: sqlite3.Connection, user_id: str, persona: str, now: float,
-        persona_wins: bool = False, added: int = 0, metadata: dict[str, Any] | None = None,
+        self,
+        conn: sqlite3.Connection,
+        user_id: str,
+        persona: str,
+        now: float,
+        persona_wins: bool = False,
+        added: int = 0,
+        metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Upsert the session as active at `now` (inside the caller's transaction)."""
         row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()

@@ -61,15 +61,27 @@ class FakeDiscord:
     async def application(self, request: web.Request) -> web.Response:
         assert self._authorized(request)
         return _json(
-            {"id": APP_ID, "name": "Nono", "icon": None, "description": "", "summary": "", "bot_public": True,
-             "bot_require_code_grant": False, "verify_key": "0" * 64, "owner": BOT_USER, "flags": 0, "team": None}
+            {
+                "id": APP_ID,
+                "name": "Nono",
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "owner": BOT_USER,
+                "flags": 0,
+                "team": None,
+            }
         )
 
     async def sync(self, request: web.Request) -> web.Response:
         assert self._authorized(request)
         self.synced = await request.json()
-        return _json([{**c, "id": str(4000 + i), "application_id": APP_ID, "version": "1"}
-                                  for i, c in enumerate(self.synced)])
+        return _json(
+            [{**c, "id": str(4000 + i), "application_id": APP_ID, "version": "1"} for i, c in enumerate(self.synced)]
+        )
 
     async def gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -81,8 +93,14 @@ class FakeDiscord:
             payload = json.loads(message.data)
             if payload["op"] == 2:
                 self.identify = payload["d"]
-                ready = {"v": 10, "user": BOT_USER, "guilds": [], "session_id": "session",
-                         "resume_gateway_url": self.gateway_url, "application": {"id": APP_ID, "flags": 0}}
+                ready = {
+                    "v": 10,
+                    "user": BOT_USER,
+                    "guilds": [],
+                    "session_id": "session",
+                    "resume_gateway_url": self.gateway_url,
+                    "application": {"id": APP_ID, "flags": 0},
+                }
                 await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": 1, "d": ready}))
             elif payload["op"] == 1:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))

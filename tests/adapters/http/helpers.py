@@ -37,7 +37,9 @@ def make_chat(settings: Settings, store: Any, llm: Any) -> ChatService:
     return ChatService(store, llm, registry, chat_limits(settings))
 
 
-def make_app(settings: Settings, chat: ChatService, *, parts: tuple[Any, ...] = (), feed: Feed | None = None) -> web.Application:
+def make_app(
+    settings: Settings, chat: ChatService, *, parts: tuple[Any, ...] = (), feed: Feed | None = None
+) -> web.Application:
     """The real app factory, with its options built from `settings` the way `nono run` builds them."""
     return create_sidecar_app(chat, http_options(settings), parts=parts, telegram_feed=feed)
 

@@ -27,7 +27,9 @@ async def frames_until_done(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Callable[..., Any], settings: Settings, any_store: Any, fake_llm: FakeLLM) -> TestClient:
+async def client(
+    aiohttp_client: Callable[..., Any], settings: Settings, any_store: Any, fake_llm: FakeLLM
+) -> TestClient:
     """Every WebSocket test runs over SQLite and the real Redis."""
     return await aiohttp_client(make_app(settings, make_chat(settings, any_store, fake_llm)))
 

@@ -33,8 +33,11 @@ async def test_persona_keyboard_switches_and_the_next_reply_uses_that_persona(
         tg.say(alice, tg.chats[ALICE], "/persona")
         keyboard = await tg.wait_for(lambda: next(iter(tg.bot_messages(ALICE)), None))
         assert "✓ Assistant" in buttons(keyboard)
-        data = next(row[0]["callback_data"] for row in keyboard["reply_markup"]["inline_keyboard"]
-                    if row[0]["text"] == "Captain Nono")
+        data = next(
+            row[0]["callback_data"]
+            for row in keyboard["reply_markup"]["inline_keyboard"]
+            if row[0]["text"] == "Captain Nono"
+        )
         query = tg.press(alice, keyboard, data)
         await tg.wait_for(lambda: tg.queries[query] and "✓ Captain Nono" in buttons(tg.bot_messages(ALICE)[0]))
         tg.say(alice, tg.chats[ALICE], "hello")

@@ -44,12 +44,15 @@ async def test_a_sent_message_and_an_edit_that_changes_nothing(tg: FakeTelegram)
     message = sent["result"]
     assert status == 200 and sent["ok"] is True
     assert {k: message[k] for k in ("text", "entities")} == {
-        "text": "Hi & bye", "entities": [{"type": "bold", "offset": 0, "length": 2}]}
+        "text": "Hi & bye",
+        "entities": [{"type": "bold", "offset": 0, "length": 2}],
+    }
     assert message["from"]["is_bot"] and message["chat"]["id"] == ALICE and message["message_id"] == 1
     same = await call(tg, "editMessageText", chat_id=ALICE, message_id=1, text="<b>Hi</b> &amp; bye", parse_mode="HTML")
     assert same[0] == 400 and same[1]["description"].startswith("Bad Request: message is not modified")
     assert (await call(tg, "editMessageText", chat_id=ALICE, message_id=9, text="x"))[1]["description"] == (
-        "Bad Request: message to edit not found")
+        "Bad Request: message to edit not found"
+    )
 
 
 async def test_injected_flood_wait_carries_retry_after(tg: FakeTelegram):

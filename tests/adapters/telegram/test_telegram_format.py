@@ -11,9 +11,46 @@ from tests.fakes.telegram_html import parse_html, strip_entities, utf16
 # Markdown's special characters, HTML's, and text wide in UTF-16, mixed with plain words.
 MARKDOWNISH = st.lists(
     st.sampled_from(
-        ["**", "*", "_", "__", "~~", "`", "```", "```py", "\n", "\n\n", "# ", "- ", "1. ", "> ", "    ", "[", "](",
-         ")", "https://example.org/a?b=1&c=2", "<b>", "</i>", "&amp;", "&", "<", ">", "\"", "'", "|", "\\", "—",
-         "🚀", "é", "word", "two words", "tg://user?id=1", "javascript:alert(1)", "![", "---"]
+        [
+            "**",
+            "*",
+            "_",
+            "__",
+            "~~",
+            "`",
+            "```",
+            "```py",
+            "\n",
+            "\n\n",
+            "# ",
+            "- ",
+            "1. ",
+            "> ",
+            "    ",
+            "[",
+            "](",
+            ")",
+            "https://example.org/a?b=1&c=2",
+            "<b>",
+            "</i>",
+            "&amp;",
+            "&",
+            "<",
+            ">",
+            '"',
+            "'",
+            "|",
+            "\\",
+            "—",
+            "🚀",
+            "é",
+            "word",
+            "two words",
+            "tg://user?id=1",
+            "javascript:alert(1)",
+            "![",
+            "---",
+        ]
     ),
     max_size=60,
 ).map("".join)
@@ -34,8 +71,14 @@ def test_markdown_becomes_telegram_entities():
     parsed = parse_html(render("# Title\n**bold** _it_ ~~gone~~ `code` [site](https://example.org)").html)
     kinds = [(e["type"], e.get("url")) for e in parsed.entities]
     assert parsed.text == "Title\nbold it gone code site"
-    assert kinds == [("bold", None), ("bold", None), ("italic", None), ("strikethrough", None), ("code", None),
-                     ("text_link", "https://example.org")]
+    assert kinds == [
+        ("bold", None),
+        ("bold", None),
+        ("italic", None),
+        ("strikethrough", None),
+        ("code", None),
+        ("text_link", "https://example.org"),
+    ]
 
 
 def test_formatting_is_nested_only_where_telegram_allows_it():

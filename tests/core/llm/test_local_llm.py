@@ -359,9 +359,7 @@ async def test_timeout_counts_from_the_users_own_start_not_from_joining_the_line
 
 
 @pytest.mark.slow
-async def test_no_token_within_the_timeout_is_model_unavailable_and_frees_the_model(
-    local_llm: LocalLLM, monkeypatch
-):
+async def test_no_token_within_the_timeout_is_model_unavailable_and_frees_the_model(local_llm: LocalLLM, monkeypatch):
     monkeypatch.setattr(local_llm, "timeout", 1e-6)  # no prompt evaluates that fast
     with pytest.raises(ModelUnavailable, match="too long"):
         await collect(local_llm, STORY, greedy(300))
