@@ -1,4 +1,4 @@
-# `make run` chats in the terminal on embedded defaults; `make test` runs the whole suite.
+# `make run` chats in the terminal on embedded defaults; `make test` runs lint, types and the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,13 +6,26 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_TEST := $(VENV)/.stamp-test
 
-.PHONY: run test test-fast bench redis clean
+.PHONY: run test test-fast lint format bench redis clean
+LINTED := nono tests bench
 
 run: $(STAMP_RUN)
 	$(BIN)/nono chat
 
-test: $(STAMP_TEST) redis
+test: lint redis
 	$(BIN)/python -m pytest --cov=nono --cov-report=term $(PYTEST_ARGS)
+
+# ruff (rules and format in pyproject.toml), mypy: --strict on the core, default checks on the rest.
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy --strict nono/core
+	$(BIN)/mypy nono
+
+# Rewrite the tree the way `make lint` wants it (safe fixes and formatting only).
+format: $(STAMP_TEST)
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 # Without the real-model and subprocess tests: for quick iterations.
 test-fast: $(STAMP_TEST) redis

@@ -89,8 +89,8 @@ def raw_generate(llm: LocalLLM, prompt: list[int], temperature: float, top_p: fl
 
 
 def report(base: list[Run], subj: list[Run]) -> Row:
-    ratios = [s.rate / b.rate for b, s in zip(base, subj)]
-    same = all(s.text == b.text for b, s in zip(base, subj))
+    ratios = [s.rate / b.rate for b, s in zip(base, subj, strict=True)]
+    same = all(s.text == b.text for b, s in zip(base, subj, strict=True))
     ratio = median(ratios)
     tokens = sorted({r.tokens for r in base + subj})
     note = (

@@ -106,8 +106,10 @@ async def _probe_busy(chat: ChatService, llm: LocalLLM, ids: itertools.count, ta
 def report(singles: list[Single], crowds: list[Crowd], reply_tokens: int) -> list[Row]:
     # Each crowd is judged against the single run next to it (ABBA order), so a change in the
     # machine's load between rounds does not show up as unfairness.
-    rate_ratio = median([(c.tokens / c.seconds) / (s.tokens / s.seconds) for s, c in zip(singles, crowds)])
-    per_user = [[t / (k * s.seconds + s.ttft) for k, t in enumerate(c.ttfts)] for s, c in zip(singles, crowds)]
+    rate_ratio = median([(c.tokens / c.seconds) / (s.tokens / s.seconds) for s, c in zip(singles, crowds, strict=True)])
+    per_user = [
+        [t / (k * s.seconds + s.ttft) for k, t in enumerate(c.ttfts)] for s, c in zip(singles, crowds, strict=True)
+    ]
     worst = max(max(users) for users in per_user)
     shown = "; ".join(", ".join(f"{r:.2f}" for r in users) for users in per_user)
     t_single, ttft_single = median([s.seconds for s in singles]), median([s.ttft for s in singles])

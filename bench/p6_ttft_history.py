@@ -61,7 +61,7 @@ async def run(ctx: Context) -> list[Row]:
             prompt = llm.prompt_tokens(build_prompt(llm, persona, windows[1], user_text(WORDS), chat.limits.num_ctx))
     finally:
         await llm.aclose()
-    ratio = median([b / a for a, b in zip(ttft_short, ttft_long)])
+    ratio = median([b / a for a, b in zip(ttft_short, ttft_long, strict=True)])
     same = [(m.role, m.content) for m in windows[0]] == [(m.role, m.content) for m in windows[1]]
     return [
         Row(
@@ -73,7 +73,7 @@ async def run(ctx: Context) -> list[Row]:
             ratio,
             ratio <= GOAL and same,
             f"{pairs} alternating pairs; ratio = median of per-pair ratios "
-            f"({', '.join(f'{b / a:.3f}' for a, b in zip(ttft_short, ttft_long))}). "
+            f"({', '.join(f'{b / a:.3f}' for a, b in zip(ttft_short, ttft_long, strict=True))}). "
             f"Prompt: {len(prompt)} tokens (the window of {chat.limits.max_context_messages} messages). "
             f"Same newest window (so the same prompt) for both users at the end: {'yes' if same else 'NO'}.",
         )

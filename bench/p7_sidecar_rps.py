@@ -196,7 +196,8 @@ def report(store: str, results: dict[tuple[str, str], list[dict]]) -> list[Row]:
                 f"{bare_rps:,.0f} req/s, p99 {ms(bare_p99, 1)} (bare handler)",
                 ratio,
                 ok,
-                f"{store} {name}: {len(side)} runs of each, alternating; p50 {ms(median([r['p50'] for r in side]), 1)}; "
+                f"{store} {name}: {len(side)} runs of each, alternating; "
+                f"p50 {ms(median([r['p50'] for r in side]), 1)}; "
                 f"statuses {', '.join(statuses)}; load generator in its own process.",
             )
         )

@@ -146,7 +146,8 @@ async def run(ctx: Context) -> list[Row]:
         await wait_ready(url, process)
         idle = await settled_rss(process.pid)
         log(
-            f"idle: {mb(idle)}; creating {sessions:,} sessions ({TELEGRAM_USERS:,} through Telegram, the rest over REST)"
+            f"idle: {mb(idle)}; creating {sessions:,} sessions "
+            f"({TELEGRAM_USERS:,} through Telegram, the rest over REST)"
         )
         results, curve = [], []
         for _ in range(TELEGRAM_USERS // BATCH):
@@ -222,6 +223,7 @@ def report(
             growth <= GOAL_GROWTH and answered == total,
             f"{answered:,} turns answered ({sum(r['complete'] for r in results):,} Telegram users, {BATCH} at a time; "
             f"the rest over POST /chat, {REST_CONCURRENCY} at a time); SQLite store (the default); RSS = median of 5 "
-            f"readings after 3 s quiet. RSS after each 1,000 sessions: {', '.join(f'{x / 2**20:.1f}' for x in curve)} MB.",
+            f"readings after 3 s quiet. RSS after each 1,000 sessions: "
+            f"{', '.join(f'{x / 2**20:.1f}' for x in curve)} MB.",
         ),
     ]

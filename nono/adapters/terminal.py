@@ -67,7 +67,7 @@ class TerminalChat:
         try:
             async with reply:
                 async for chunk in reply:
-                    if not started and self.interactive:
+                    if not started and self.interactive and reply.persona is not None:  # set by the first chunk
                         self._write(f"{reply.persona.display_name}: ")
                     started = True
                     self._write(chunk)

@@ -18,9 +18,11 @@ async def run_chat(settings: Settings, user_id: str) -> None:
     """The terminal REPL on the configured store and model."""
     from nono.adapters import terminal
 
-    async with open_services(settings) as services:
-        async with terminal.running(services.chat, terminal.TerminalOptions(user_id)) as part:
-            await part.finished()
+    async with (
+        open_services(settings) as services,
+        terminal.running(services.chat, terminal.TerminalOptions(user_id)) as part,
+    ):
+        await part.finished()
 
 
 async def run_sidecar(settings: Settings) -> None:

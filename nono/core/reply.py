@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +49,13 @@ class Reply:
         self._ticket = ticket
         self._metadata = dict(metadata or {})
         self._error = error
-        self._gen: AsyncIterator[str] | None = None
+        self._gen: AsyncGenerator[str] | None = None
         self.parts: list[str] = []
         self._length = 0  # len(self.text), kept so capping each chunk costs O(1)
         self.persona: Persona | None = None
         self.incomplete = False
         self._stopping = False
-        self._waiting: asyncio.Task | None = None  # the reader's task, while it waits for a chunk
+        self._waiting: asyncio.Task[Any] | None = None  # the reader's task, while it waits for a chunk
         self._interrupted = False
 
     @property
@@ -82,7 +82,7 @@ class Reply:
     async def aclose(self) -> None:
         """Stop the turn; a partial reply is stored marked incomplete."""
         if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
+            await self._gen.aclose()
         elif self._ticket is not None:
             self._ticket.leave()
 
@@ -99,11 +99,12 @@ class Reply:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str]:
         record = TurnRecord(self.user_id, platform_of(self.user_id) if ":" in self.user_id else "?")
         try:
             if self._error is not None:
                 raise self._error
+            assert self._ticket is not None  # only a refused reply (raised above) has none
             await self._ticket.wait()
             tracker = self._host.tracker
             if tracker.closing:  # queued behind a turn that ended during shutdown
@@ -127,7 +128,7 @@ class Reply:
             record.chars = len(self.text)
             self._host.tracker.notify(record)
 
-    async def _generate(self, record: TurnRecord) -> AsyncIterator[str]:
+    async def _generate(self, record: TurnRecord) -> AsyncGenerator[str]:
         host = self._host
         received_at = host.clock()
         session, window = await host.store.load_context(self.user_id, host.limits.max_context_messages)
@@ -179,7 +180,8 @@ class Reply:
         Unexpected failures of the backend become ModelUnavailable here, once, at this boundary.
         """
         if self._stopping:
-            return self._stopped()
+            self._stopped()
+            return None
         # stop() may cancel this wait, and only this wait, never the reader's own code. This is
         # asyncio.timeout's trick without a scope object per chunk, which cost a third of the
         # core's time per chunk with 1,000 replies streaming (bench P4).
@@ -191,7 +193,8 @@ class Reply:
         except asyncio.CancelledError:
             # Ours if stop() cancelled and nobody else did (a shutdown's cancel still propagates).
             if self._interrupted and task.uncancel() <= cancelling:
-                return self._stopped()
+                self._stopped()
+                return None
             raise
         except NonoError:
             raise
@@ -202,6 +205,7 @@ class Reply:
             self._waiting = None
 
     def _stopped(self) -> None:
+        """End the reply as incomplete; with nothing said yet, tell the user why instead."""
         if not self.parts:  # nothing said yet: nothing worth keeping, tell the user why
             raise ServiceUnavailable(RESTARTING)
         self.incomplete = True
@@ -216,14 +220,15 @@ class Reply:
 
     async def _save(self, received_at: float) -> None:
         """Store the user's message and the reply together; shielded so a cancel cannot half-write it."""
-        host = self._host
+        host, persona = self._host, self.persona
+        assert persona is not None  # set before the first chunk
         now = host.clock()
         meta = {"incomplete": True} if self.incomplete else {}
         messages = [
             Message("user", self.prompt_text, received_at, self._metadata),
-            Message("assistant", self.text, now, {"persona": self.persona.name, **meta}),
+            Message("assistant", self.text, now, {"persona": persona.name, **meta}),
         ]
-        write = asyncio.ensure_future(host.store.append_turn(self.user_id, self.persona.name, messages, now))
+        write = asyncio.ensure_future(host.store.append_turn(self.user_id, persona.name, messages, now))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
@@ -231,5 +236,5 @@ class Reply:
             raise
         log.info(
             "turn_stored",
-            extra={"user_id": self.user_id, "persona": self.persona.name, "incomplete": self.incomplete},
+            extra={"user_id": self.user_id, "persona": persona.name, "incomplete": self.incomplete},
         )

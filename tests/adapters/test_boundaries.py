@@ -24,8 +24,12 @@ def test_no_adapter_module_imports_the_wiring() -> None:
 def test_each_adapter_package_exposes_running_and_its_options() -> None:
     from nono.adapters import discord, http, telegram, terminal
 
-    for adapter, options in (
-        (discord, "DiscordOptions"), (http, "HttpOptions"), (telegram, "TelegramOptions"), (terminal, "TerminalOptions"),
-    ):  # fmt: skip
+    expected = {
+        discord: "DiscordOptions",
+        http: "HttpOptions",
+        telegram: "TelegramOptions",
+        terminal: "TerminalOptions",
+    }
+    for adapter, options in expected.items():
         assert callable(adapter.running), adapter.__name__
         assert hasattr(adapter, options), adapter.__name__

@@ -143,7 +143,7 @@ async def test_reply_stopped_by_the_reader_is_stored_marked_incomplete(chat, fak
     fake_llm.enqueue(["one ", "two ", "three"])
     reply = chat.stream(USER, "count")
     async with reply:
-        async for chunk in reply:
+        async for _ in reply:
             break  # the user pressed stop after the first chunk
     history = await chat.history(USER)
     assert [m.content for m in history] == ["count", "one "]

@@ -34,7 +34,7 @@ class SlashCommands(commands.Cog):
         self.options = options
         self.access = access
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """The allowlists apply to commands as they do to messages."""
         if interaction.guild is not None:
             return self.access.allows_member(interaction.user, interaction.guild)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Literal
 
 from nono.adapters.parts import Part
 from nono.core.chat import ChatService
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 5.0
 
 Probe = Callable[[], Awaitable[None]]
+State = Literal["ok", "failing"]
 
 
 class AdapterDown(NonoError):
@@ -30,7 +32,7 @@ def _adapter_probe(healthy: Callable[[], bool]) -> Probe:
     return probe
 
 
-async def _state(name: str, probe: Probe) -> str:
+async def _state(name: str, probe: Probe) -> State:
     try:
         await asyncio.wait_for(probe(), READY_TIMEOUT)
     except (NonoError, TimeoutError) as exc:
@@ -42,7 +44,7 @@ async def _state(name: str, probe: Probe) -> str:
     return "ok"
 
 
-async def readiness(chat: ChatService, parts: Iterable[Part]) -> dict[str, str]:
+async def readiness(chat: ChatService, parts: Iterable[Part]) -> dict[str, State]:
     """`{"store": "ok", "llm": "failing", "discord": "ok", …}`, all checks run concurrently."""
     probes: dict[str, Probe] = {"store": chat.store.ping, "llm": chat.llm.health}
     for part in parts:

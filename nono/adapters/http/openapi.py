@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 import nono
 from nono.adapters.http.errors import PROBLEM_JSON, Handler
@@ -86,7 +86,8 @@ def build_openapi(routes: list[RouteSpec], max_message_chars: int) -> dict[str, 
 
 
 def _schemas(max_message_chars: int) -> dict[str, Any]:
-    pairs = [(m, "validation") for m in REQUEST_MODELS] + [(m, "serialization") for m in RESPONSE_MODELS]
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in REQUEST_MODELS]
+    pairs += [(m, "serialization") for m in RESPONSE_MODELS]
     _, top = models_json_schema(pairs, ref_template=REF)
     schemas = top.get("$defs", {})
     for name in ("ChatIn", "WsChatIn"):

@@ -32,7 +32,7 @@ OPENAPI = web.AppKey("openapi", dict)
 #: Names of the routes that skip the admin token (health, readiness, Telegram's webhook, maybe metrics).
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset)
 #: Open WebSockets, closed with "going away" when the app shuts down.
-SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _DIGITS = re.compile(r"[0-9]{1,20}")

@@ -54,6 +54,7 @@ from nono.adapters.http.requests import (
     read_query,
 )  # fmt: skip
 from nono.adapters.http.ws import ws_chat
+from nono.adapters.parts import Part
 from nono.core.errors import PersonaConfigError
 from nono.core.models import Message, Session
 
@@ -96,7 +97,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness: store, model and every running adapter; 503 names the failing ones."""
-    checks = await readiness(request.app[CHAT], request.app[PARTS])
+    parts: tuple[Part, ...] = request.app[PARTS]
+    checks = await readiness(request.app[CHAT], parts)
     ok = all(state == "ok" for state in checks.values())
     return _json(ReadyOut(status="ok" if ok else "failing", checks=checks), 200 if ok else 503)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from weakref import WeakSet
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -99,5 +100,6 @@ async def _send_error(ws: web.WebSocketResponse, status: int, code: str, message
 
 async def close_sockets(app: web.Application) -> None:
     """on_shutdown: tell WebSocket clients we are going away instead of cutting them off."""
-    for ws in list(app[SOCKETS]):
+    sockets: WeakSet[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

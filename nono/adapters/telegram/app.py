@@ -68,7 +68,8 @@ class TelegramPart:
     name: str = "telegram"
 
     def healthy(self) -> bool:
-        return bool(self.app.running and (self.feed is not None or self.app.updater.running))
+        updater = self.app.updater  # None in webhook mode
+        return bool(self.app.running and (self.feed is not None or (updater is not None and updater.running)))
 
 
 @asynccontextmanager
@@ -89,6 +90,7 @@ async def running(chat: ChatService, options: TelegramOptions) -> AsyncIterator[
         if options.webhook:
             feed = await _start_webhook(app, options)
         else:
+            assert app.updater is not None  # built with one unless in webhook mode
             await app.updater.start_polling(
                 timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
             )

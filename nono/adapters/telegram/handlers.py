@@ -108,15 +108,15 @@ class TelegramHandlers:
     async def on_simple(self, update: Update, context: Context) -> None:
         """/reset and /history: the core's commands, worded by the core."""
         if (conversation := await self._admit(update)) is not None:
-            name = update.message.text.split()[0].split("@")[0]
-            answer = await self.commands.dispatch(conversation, " ".join([name, *context.args]))
+            name = _command(update)
+            answer = await self.commands.dispatch(conversation, " ".join([name, *(context.args or ())]))
             await self._answer(update, answer or UNKNOWN_COMMAND)
 
     async def on_persona(self, update: Update, context: Context) -> None:
         """/persona NAME switches; /persona or /personas alone shows a keyboard of personas."""
         if (conversation := await self._admit(update)) is None:
             return
-        if context.args and update.message.text.split()[0].split("@")[0] == "/persona":
+        if context.args and _command(update) == "/persona":
             await self._answer(update, await self.commands.persona(conversation, " ".join(context.args)))
             return
         text = await self.commands.personas(conversation)
@@ -124,7 +124,9 @@ class TelegramHandlers:
 
     async def on_unknown_command(self, update: Update, context: Context) -> None:
         message = update.message
-        command = (message.text or "").split()[0] if message and message.text else ""
+        if message is None:
+            return
+        command = _command(update)
         addressed = message.chat.type == Chat.PRIVATE or command.lower().endswith(f"@{context.bot.username.lower()}")
         if addressed and await self._admit(update) is not None:
             await self._answer(update, UNKNOWN_COMMAND)
@@ -132,6 +134,8 @@ class TelegramHandlers:
     async def on_persona_button(self, update: Update, context: Context) -> None:
         """A tap on the persona keyboard: switch, confirm, and mark the new choice on the keyboard."""
         query = update.callback_query
+        if query is None:
+            return
         message = query.message
         if not isinstance(message, Message):  # too old for Telegram to show us; the tap still counts
             await query.answer()
@@ -140,7 +144,7 @@ class TelegramHandlers:
             await query.answer(REFUSAL, show_alert=True)
             return
         conversation = self.access.conversation(query.from_user, message.chat)
-        switched = await self.commands.persona(conversation, query.data.removeprefix(PERSONA_DATA))
+        switched = await self.commands.persona(conversation, (query.data or "").removeprefix(PERSONA_DATA))
         await query.answer(switched[:200])
         listing = await self.commands.personas(conversation)
         await self.outbox.edit_notice(message.chat.id, message.message_id, listing, await self._keyboard(conversation))
@@ -165,6 +169,8 @@ class TelegramHandlers:
 
     async def _answer(self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         message = update.effective_message
+        if message is None:  # only ever called for updates that carry a message
+            return
         await self.outbox.notice(
             message.chat.id, text, reply_to=_reply_to(message), markup=markup, thread_id=_thread(message)
         )
@@ -211,3 +217,9 @@ def _reply_to(message: Message) -> int | None:
 
 def _thread(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
+
+
+def _command(update: Update) -> str:
+    """`/persona@nono_bot pirate` → `/persona`."""
+    text = update.message.text if update.message is not None else None
+    return (text or "").split(maxsplit=1)[0].split("@")[0] if text and text.strip() else ""

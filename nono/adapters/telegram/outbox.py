@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Iterator
@@ -83,17 +84,15 @@ class Outbox:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and not index else None
-            message = await paced(
-                self.pacer,
+            send = functools.partial(
+                self.bot.send_message,
                 chat_id,
-                lambda part=part, reply=reply, last=last: self.bot.send_message(
-                    chat_id,
-                    part,
-                    reply_parameters=reply,
-                    reply_markup=markup if last else None,
-                    message_thread_id=thread_id,
-                ),
+                part,
+                reply_parameters=reply,
+                reply_markup=markup if last else None,
+                message_thread_id=thread_id,
             )
+            message = await paced(self.pacer, chat_id, send)
         return message
 
     async def edit_notice(

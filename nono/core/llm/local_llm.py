@@ -89,7 +89,7 @@ class LocalLLM:
 
     @property
     def n_ctx(self) -> int:
-        return self._loaded().n_ctx()
+        return int(self._loaded().n_ctx())
 
     @property
     def queue_depth(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from typing import Any
 
@@ -79,7 +79,7 @@ class OllamaLLM:
         finally:
             self.queue_depth -= 1
 
-    async def _chat(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    async def _chat(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncGenerator[str]:
         model = options.model or self.model
         with self._translated(model):
             parts = await self._client.chat(
@@ -100,7 +100,8 @@ class OllamaLLM:
                 if part.done:
                     return
         finally:
-            await parts.aclose()
+            if isinstance(parts, AsyncGenerator):  # what the client returns for stream=True
+                await parts.aclose()
 
     async def _next(self, parts: AsyncIterator[Any], model: str) -> Any:
         """The next NDJSON line, or None at the end; `timeout` bounds the wait for each one."""
@@ -122,7 +123,7 @@ class OllamaLLM:
     async def aclose(self) -> None:
         """Close the HTTP client if this backend created it."""
         if self._owns_client:
-            await self._client.close()
+            await self._client.close()  # type: ignore[no-untyped-call]  # untyped in ollama
 
     @contextmanager
     def _translated(self, model: str) -> Iterator[None]:

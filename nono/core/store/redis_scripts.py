@@ -71,7 +71,8 @@ ACTIVE_PAGE = """
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
 local page = {}
 for i, id in ipairs(ids) do
-  local session = redis.call('HMGET', ARGV[4] .. id .. ARGV[5], 'persona', 'created_at', 'last_activity', 'message_count')
+  local session = redis.call(
+    'HMGET', ARGV[4] .. id .. ARGV[5], 'persona', 'created_at', 'last_activity', 'message_count')
   page[i] = {id, session, redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])}
 end
 return {redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf'), page}

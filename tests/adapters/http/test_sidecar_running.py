@@ -1,4 +1,4 @@
-"""The HTTP adapter's `running`: serves on SIDECAR_HOST:SIDECAR_PORT, logs its URL, refuses bad binds, shuts down cleanly."""
+"""HTTP `running`: serves on SIDECAR_HOST:SIDECAR_PORT, logs its URL, refuses bad binds, shuts down cleanly."""
 
 from __future__ import annotations
 

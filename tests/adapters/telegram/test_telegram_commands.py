@@ -59,7 +59,7 @@ async def test_persona_by_name_reset_and_history(tg: FakeTelegram, telegram_bot,
             tg.say(alice, chat, text)
             await tg.wait_for(lambda count=count: len(tg.shown(ALICE)) == count + 1)
 
-    switched, taught, history, reset, empty, hello, unknown = tg.shown(ALICE)
+    switched, taught, history, reset, empty, _hello, unknown = tg.shown(ALICE)
     assert switched.startswith("Now speaking as Patient Tutor")
     assert fake_llm.history[0].system == registry.get("tutor").system_prompt
     assert taught == "Step one: listen."

@@ -67,7 +67,7 @@ async def test_long_polling_waits_for_updates_and_confirms_by_offset(tg: FakeTel
     await asyncio.sleep(0.1)
     assert not poll.done(), "nothing to deliver yet: the request is held open"
     tg.say(tg.users[ALICE], tg.chats[ALICE], "/start")
-    status, body = await poll
+    _status, body = await poll
     (update,) = body["result"]
     assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
     again = await call(tg, "getUpdates", offset=update["update_id"] + 1, timeout=0)

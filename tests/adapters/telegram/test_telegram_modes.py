@@ -88,6 +88,6 @@ async def test_telegram_refusals_at_start_up_are_configuration_errors(tg: FakeTe
         async with telegram_bot(telegram_base_url="http://127.0.0.1:1/bot"):
             pytest.fail("started without reaching Telegram")
     plain_http = {**WEBHOOK, "telegram_webhook_url": "http://bot.example.org/telegram/webhook"}
-    with pytest.raises(ConfigError, match="(?i)an https url must be provided"):
+    with pytest.raises(ConfigError, match=r"(?i)an https url must be provided"):
         async with telegram_bot(**plain_http):
             pytest.fail("started with a webhook Telegram refused")

@@ -86,7 +86,7 @@ async def test_a_silent_server_is_timed_out_and_a_closed_port_is_a_network_error
         async with await serve(handle) as server:
             with pytest.raises(TimedOut):
                 await transport.do_request(str(server.make_url("/getMe")), "POST")
-        with pytest.raises(NetworkError, match="aiohttp.ClientConnectorError"):
+        with pytest.raises(NetworkError, match=r"aiohttp\.ClientConnectorError"):
             await transport.do_request(f"http://127.0.0.1:{free_port()}/getMe", "POST")
     finally:
         await transport.shutdown()

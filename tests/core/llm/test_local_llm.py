@@ -8,6 +8,7 @@ ids), never about what a 135M model says.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import threading
 import time
@@ -54,7 +55,7 @@ def test_characters_split_across_pieces_come_out_whole(text, cuts):
     data = text.encode()
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
     utf8 = Utf8Stream()
-    out = [utf8.feed(data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)] + [utf8.flush()]
+    out = [utf8.feed(data[a:b]) for a, b in itertools.pairwise(bounds)] + [utf8.flush()]
     assert "".join(out) == text
     assert all("\ufffd" not in chunk for chunk in out)
 

@@ -45,9 +45,9 @@ def closed_port() -> Iterator[int]:
     sock.close()
 
 
-async def collect(llm: OllamaLLM, options: GenerationOptions = GenerationOptions(), into: list[str] | None = None):
+async def collect(llm: OllamaLLM, options: GenerationOptions | None = None, into: list[str] | None = None):
     chunks = [] if into is None else into
-    async for chunk in llm.stream(PROMPT, options):
+    async for chunk in llm.stream(PROMPT, options or GenerationOptions()):
         chunks.append(chunk)
     return chunks
 
