@@ -220,6 +220,6 @@ def _thread(message: Message) -> int | None:
 
 
 def _command(update: Update) -> str:
-    """`/persona@nono_bot pirate` → `/persona`."""
+    """`/persona@MyNonoBot pirate` → `/persona`."""
     text = update.message.text if update.message is not None else None
     return (text or "").split(maxsplit=1)[0].split("@")[0] if text and text.strip() else ""
