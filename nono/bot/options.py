@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from nono.adapters.discord import DiscordOptions
-from nono.adapters.http import HttpOptions
-from nono.adapters.telegram import TelegramOptions
+from typing import TYPE_CHECKING
+
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError
+
+# Each adapter package is imported when its options are built, so a platform that is not configured
+# never loads its SDK (discord.py alone is ~10 MB of a process that only serves Telegram; bench P8).
+if TYPE_CHECKING:
+    from nono.adapters.discord import DiscordOptions
+    from nono.adapters.http import HttpOptions
+    from nono.adapters.telegram import TelegramOptions
 
 
 def discord_options(settings: Settings) -> DiscordOptions:
     """The DISCORD_* settings (and STREAM_EDIT_INTERVAL)."""
+    from nono.adapters.discord import DiscordOptions
+
     return DiscordOptions(
         channels=frozenset(settings.discord_channels),
         guild_ids=tuple(settings.discord_guild_ids),
@@ -25,6 +33,8 @@ def discord_options(settings: Settings) -> DiscordOptions:
 
 def telegram_options(settings: Settings) -> TelegramOptions:
     """The TELEGRAM_* settings (and STREAM_EDIT_INTERVAL); ConfigError without TELEGRAM_TOKEN."""
+    from nono.adapters.telegram import TelegramOptions
+
     if settings.telegram_token is None:
         raise ConfigError("TELEGRAM_TOKEN is not set")
     return TelegramOptions(
@@ -42,6 +52,8 @@ def telegram_options(settings: Settings) -> TelegramOptions:
 
 def http_options(settings: Settings) -> HttpOptions:
     """The SIDECAR_* settings, ADMIN_TOKEN, METRICS_PUBLIC, SHUTDOWN_GRACE and the webhook secret."""
+    from nono.adapters.http import HttpOptions
+
     return HttpOptions(
         host=settings.sidecar_host,
         port=settings.sidecar_port,

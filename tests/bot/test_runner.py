@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -50,3 +52,15 @@ async def test_without_platform_tokens_only_the_sidecar_runs(tmp_path: Path) -> 
         assert [part.name for part in parts] == ["sidecar"]
         async with aiohttp.ClientSession() as http, http.get(f"{parts[0].url}/ready") as ready:
             assert await ready.json() == {"status": "ok", "checks": {"store": "ok", "llm": "ok"}}
+
+
+def test_a_platform_that_is_not_configured_is_never_imported() -> None:
+    # A fresh interpreter: this one has discord.py loaded by other tests.
+    code = (
+        "import sys; from nono.bot import options, runner; from nono.bot.settings import Settings;"
+        "s = Settings(_env_file=None, telegram_token='1:x');"
+        "options.http_options(s); options.telegram_options(s);"
+        "print('discord' in sys.modules, 'telegram' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["False", "True"]
