@@ -17,6 +17,8 @@ from nono.core.errors import RateLimited, UnknownPersona, UserFacingError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+#: What an API client is told about a bug on our side (the traceback goes to the log only).
+INTERNAL_DETAIL = "Something went wrong on our side; it has been logged."
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Headers of aiohttp's own HTTP errors that still mean something on our problem response.
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Upgrade")
@@ -105,6 +107,6 @@ def error_middleware(on_internal_error: Callable[[], None]) -> Callable[..., Awa
         except Exception:
             log.exception("sidecar_internal_error", extra={"method": request.method, "path": request.path})
             on_internal_error()
-            return problem_response(500, "internal", "Something went wrong on our side; it has been logged.")
+            return problem_response(500, "internal", INTERNAL_DETAIL)
 
     return middleware

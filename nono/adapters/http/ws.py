@@ -13,7 +13,7 @@ from weakref import WeakSet
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from nono.adapters.http.errors import HttpProblem
+from nono.adapters.http.errors import INTERNAL_DETAIL, HttpProblem
 from nono.adapters.http.models import MAX_BODY_BYTES, WsChatIn
 from nono.adapters.http.requests import SOCKETS, chat_of, parse_frame, path_user_id, validation_context
 from nono.core.chat import ChatService
@@ -86,7 +86,7 @@ async def _answer(ws: web.WebSocketResponse, chat: ChatService, user_id: str, te
         raise
     except Exception:
         log.exception("ws_turn_failed", extra={"user_id": user_id})
-        await _send_error(ws, 500, "internal", "Something went wrong on our side; it has been logged.")
+        await _send_error(ws, 500, "internal", INTERNAL_DETAIL)
         return
     persona = reply.persona.name if reply.persona is not None else None
     await ws.send_json({"type": "done", "reply": reply.text, "persona": persona, "incomplete": reply.incomplete})
