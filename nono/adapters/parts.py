@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+#: Takes one Telegram update (the JSON body posted to the webhook): the Telegram part makes it in
+#: webhook mode, the HTTP adapter serves it at /telegram/webhook.
+Feed = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Part(Protocol):

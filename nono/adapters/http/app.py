@@ -30,11 +30,10 @@ from nono.adapters.http.requests import (
     PUBLIC_ROUTES,
     SOCKETS,
     TELEGRAM_FEED,
-    Feed,
 )  # fmt: skip
 from nono.adapters.http.routes import add_routes, route_table
 from nono.adapters.http.ws import close_sockets
-from nono.adapters.parts import Part
+from nono.adapters.parts import Feed, Part
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import SecretStr
 
@@ -22,7 +23,7 @@ class HttpOptions:
     #: What Telegram sends in its secret header to /telegram/webhook (TELEGRAM_WEBHOOK_SECRET).
     telegram_webhook_secret: SecretStr | None = None
 
-    @property
+    @cached_property  # read by the auth middleware on every request
     def token_bytes(self) -> bytes | None:
         """The admin token as bytes; a blank ADMIN_TOKEN counts as unset."""
         token = self.admin_token.get_secret_value().strip() if self.admin_token else ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import weakref
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -15,12 +14,9 @@ from nono.adapters.http.errors import HttpProblem, invalid_request
 from nono.adapters.http.metrics import SidecarMetrics
 from nono.adapters.http.models import MAX_CHARS
 from nono.adapters.http.options import HttpOptions
-from nono.adapters.parts import Part
+from nono.adapters.parts import Feed, Part
 from nono.core.chat import ChatService
 from nono.core.users import validate_user_id
-
-#: Takes one Telegram update (the webhook's JSON body); set only while Telegram runs in webhook mode.
-Feed = Callable[[dict[str, Any]], Awaitable[None]]
 
 CHAT = web.AppKey("chat", ChatService)
 OPTIONS = web.AppKey("options", HttpOptions)

@@ -20,6 +20,7 @@ from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from nono.adapters.parts import Feed
 from nono.adapters.telegram.access import TelegramAccess
 from nono.adapters.telegram.handlers import BOT_COMMANDS, TelegramHandlers
 from nono.adapters.telegram.options import TelegramOptions
@@ -37,8 +38,6 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 25
 STARTUP_ATTEMPTS = 3
 T = TypeVar("T")
-#: Takes one update, the JSON body Telegram posted to the webhook.
-Feed = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def build_telegram_application(chat: ChatService, options: TelegramOptions) -> Application:

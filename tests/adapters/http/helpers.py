@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from nono.adapters.http import create_sidecar_app
-from nono.adapters.http.requests import Feed
+from nono.adapters.parts import Feed
 from nono.bot.options import http_options
 from nono.bot.services import chat_limits
 from nono.bot.settings import Settings
