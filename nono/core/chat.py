@@ -1,25 +1,31 @@
-"""ChatService: the one use case. A user says something; Nono answers in their persona's voice."""
+"""ChatService: the one use case. A person says something in a conversation; Nono answers in its persona's voice."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
+from nono.core.errors import Busy, EmptyMessage, MessageTooLong, NotAllowed, ServiceUnavailable, UserFacingError
 from nono.core.lines import UserLines
+from nono.core.linking import Linker
 from nono.core.llm.base import LLM
+from nono.core.memory import Quote
 from nono.core.models import ActivePage, Message, Session
+from nono.core.people import Conversation, Speaker
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
-from nono.core.reply import Reply
+from nono.core.reply import Reply, Turn
 from nono.core.store.base import Store
 from nono.core.turn_host import TurnHost, TurnTracker
 from nono.core.turns import TurnListener
 from nono.core.users import validate_user_id
-from nono.core.wording import RESTARTING
+from nono.core.wording import MANAGERS_ONLY, RESTARTING
+
+#: A conversation as callers may name it: a Conversation, or a person id meaning their private one.
+ConversationLike = Conversation | str
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,7 @@ class ChatService:
         self._lines = UserLines()
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
+        self._links = Linker(store, clock)
 
     @property
     def store(self) -> Store:
@@ -98,34 +105,54 @@ class ChatService:
         return self._limits
 
     @property
+    def links(self) -> Linker:
+        """Joining one person's accounts on several platforms (/link)."""
+        return self._links
+
+    @property
     def closing(self) -> bool:
         """True once shutdown has begun: new turns are refused."""
         return self._tracker.closing
 
     # -- turns ------------------------------------------------------------------------
 
-    def stream(self, user_id: str, text: str, *, metadata: dict[str, Any] | None = None) -> Reply:
-        """Start a turn: the reply as an async iterator of text chunks.
+    def stream(
+        self,
+        conversation: ConversationLike,
+        text: str,
+        *,
+        speaker: Speaker | None = None,
+        quotes: Sequence[Quote] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> Reply:
+        """Start a turn: `speaker` says `text` in `conversation`; the reply as an async iterator of text chunks.
 
-        The user's place in line is taken now, before any await, so turns of one user are
-        answered in the order this is called. Rejections (bad input, full line) surface
-        when iteration starts, as UserFacingError, with nothing stored.
+        A plain id names that person's private conversation (and them as the speaker). `quotes`
+        (the replied-to message and its chain, nearest first) reach the prompt but are not stored.
+        The conversation's place in line is taken now, before any await, so its turns are answered
+        in the order this is called. Rejections (bad input, full line) surface when iteration
+        starts, as UserFacingError, with nothing stored.
         """
         try:
-            user_id = validate_user_id(user_id)
+            conversation = as_conversation(conversation)
+            speaker = speaker or Speaker.of(conversation.id)
             text = self._check_text(text)
             if self._tracker.closing:
                 raise ServiceUnavailable(RESTARTING)
-            self._check_line(user_id)
+            self._check_line(speaker.person)
             if self._rate is not None:
-                self._rate.check(user_id, self._clock())
+                self._rate.check(speaker.person, self._clock())
         except UserFacingError as exc:
-            return Reply(self._host, user_id if isinstance(user_id, str) else "?", "", None, metadata, error=exc)
-        return Reply(self._host, user_id, text, self._lines.enter(user_id), metadata)
+            return Reply.refused(self._host, exc, speaker)
+        turn = Turn(conversation, speaker, text, tuple(quotes), dict(metadata or {}))
+        return Reply(self._host, turn, self._lines.enter(conversation.id, speaker.person))
 
-    async def reply(self, user_id: str, text: str, *, metadata: dict[str, Any] | None = None) -> Reply:
+    async def reply(
+        self, conversation: ConversationLike, text: str, *, speaker: Speaker | None = None,
+        quotes: Sequence[Quote] = (), metadata: dict[str, Any] | None = None,
+    ) -> Reply:  # fmt: skip
         """Run a whole turn and return the finished Reply (its `.text` is the answer)."""
-        reply = self.stream(user_id, text, metadata=metadata)
+        reply = self.stream(conversation, text, speaker=speaker, quotes=quotes, metadata=metadata)
         async with reply:
             async for _ in reply:
                 pass
@@ -149,9 +176,9 @@ class ChatService:
             await tracker.cancel_readers()
         log.info("shutdown_done", extra={"finished": running - late, "stopped": late})
 
-    def waiting(self, user_id: str) -> int:
-        """Turns of this user queued or running."""
-        return self._lines.waiting(user_id)
+    def waiting(self, person: str) -> int:
+        """Turns this person started that are queued or running."""
+        return self._lines.owned(person)
 
     def add_listener(self, listener: TurnListener) -> None:
         """Call `listener` with a TurnRecord after every turn (metrics, logs)."""
@@ -171,46 +198,71 @@ class ChatService:
             raise EmptyMessage()
         return text
 
-    def _check_line(self, user_id: str) -> None:
+    def _check_line(self, person: str) -> None:
         limit = self.limits.max_pending_per_user
-        if limit is not None and self._lines.waiting(user_id) > limit:
+        if limit is not None and self._lines.owned(person) > limit:
             raise Busy("You have too many messages waiting for an answer. Please wait for my replies.")
 
     # -- sessions and memory ----------------------------------------------------------------
 
-    async def get_persona(self, user_id: str) -> Persona:
-        """The persona that answers this user now."""
-        session = await self.store.get_session(validate_user_id(user_id))
+    async def resolve(self, conversation: ConversationLike) -> str:
+        """The id that holds the conversation's data: a linked person's private conversation is their shared one."""
+        conversation = as_conversation(conversation)
+        if conversation.private:
+            record = await self.store.person(conversation.id)
+            if record is not None:
+                return record.conversation
+        return conversation.id
+
+    async def get_persona(self, conversation: ConversationLike) -> Persona:
+        """The persona that answers in this conversation now."""
+        session = await self.store.get_session(await self.resolve(conversation))
         return self.personas.resolve(session.persona if session else None)
 
-    async def set_persona(self, user_id: str, name: str) -> Persona:
-        """Switch the user's persona; UnknownPersona lists the valid names. History is kept."""
-        user_id = validate_user_id(user_id)
+    async def set_persona(self, conversation: ConversationLike, name: str, *, manager: bool = True) -> Persona:
+        """Switch the conversation's persona; UnknownPersona lists the valid names. History is kept.
+
+        In a shared conversation only its managers (`manager`) may: it changes what everyone hears.
+        """
+        conversation = as_conversation(conversation)
+        self._check_manager(conversation, manager)
         persona = self.personas.get(name)
-        await self.store.set_persona(user_id, persona.name, self._clock())
-        log.info("persona_set", extra={"user_id": user_id, "persona": persona.name})
+        conversation_id = await self.resolve(conversation)
+        await self.store.set_persona(conversation_id, persona.name, self._clock())
+        log.info("persona_set", extra={"conversation_id": conversation_id, "persona": persona.name})
         return persona
 
-    async def start_session(self, user_id: str, persona: str | None = None) -> Session:
-        """Create (or refresh) the user's session, optionally with a persona."""
-        user_id = validate_user_id(user_id)
+    async def start_session(self, conversation: ConversationLike, persona: str | None = None) -> Session:
+        """Create (or refresh) the conversation's session, optionally with a persona."""
         if persona is not None:
-            await self.set_persona(user_id, persona)
-        return await self.store.touch(user_id, self.personas.default, self._clock())
+            await self.set_persona(conversation, persona)
+        return await self.store.touch(await self.resolve(conversation), self.personas.default, self._clock())
 
-    async def session(self, user_id: str) -> Session | None:
-        return await self.store.get_session(validate_user_id(user_id))
+    async def session(self, conversation: ConversationLike) -> Session | None:
+        return await self.store.get_session(await self.resolve(conversation))
 
-    async def reset(self, user_id: str) -> bool:
-        """Forget the user's history and persona choice; True if there was anything."""
-        user_id = validate_user_id(user_id)
-        cleared = await self.store.clear(user_id)
-        log.info("memory_reset", extra={"user_id": user_id, "cleared": cleared})
+    async def reset(self, conversation: ConversationLike, *, manager: bool = True) -> bool:
+        """Forget the conversation's history and persona choice; True if there was anything.
+
+        In a shared conversation only its managers may: it is everyone's memory.
+        """
+        conversation = as_conversation(conversation)
+        self._check_manager(conversation, manager)
+        conversation_id = await self.resolve(conversation)
+        cleared = await self.store.clear(conversation_id)
+        log.info("memory_reset", extra={"conversation_id": conversation_id, "cleared": cleared})
         return cleared
 
-    async def history(self, user_id: str, limit: int = 20, before: int | None = None) -> list[Message]:
-        """The user's messages, newest last."""
-        return await self.store.history(validate_user_id(user_id), max(0, limit), before)
+    async def history(
+        self, conversation: ConversationLike, limit: int = 20, before: int | None = None
+    ) -> list[Message]:
+        """The conversation's messages, newest last."""
+        return await self.store.history(await self.resolve(conversation), max(0, limit), before)
+
+    @staticmethod
+    def _check_manager(conversation: Conversation, manager: bool) -> None:
+        if conversation.shared and not manager:
+            raise NotAllowed(MANAGERS_ONLY)
 
     def list_personas(self) -> list[Persona]:
         return self.personas.all()
@@ -228,3 +280,10 @@ class ChatService:
 
     def _active_since(self) -> float:
         return self._clock() - self.limits.session_timeout
+
+
+def as_conversation(conversation: ConversationLike) -> Conversation:
+    """A Conversation as given, or a person id's private one (validated)."""
+    if isinstance(conversation, Conversation):
+        return conversation
+    return Conversation.private_of(validate_user_id(conversation))

@@ -1,4 +1,4 @@
-"""The commands every adapter offers, platform-neutral: personas, persona, reset, history, help.
+"""The commands every adapter offers, platform-neutral: personas, persona, reset, history, help, link, unlink.
 
 Each returns the text to show; platforms may render it (Discord's slash commands, Telegram's
 inline keyboard) but the wording and the behaviour live here once.
@@ -6,9 +6,11 @@ inline keyboard) but the wording and the behaviour live here once.
 
 from __future__ import annotations
 
-from nono.core.chat import ChatService
+from nono.core.chat import ChatService, ConversationLike, as_conversation
 from nono.core.errors import InvalidInput
+from nono.core.link_commands import NOT_LINKED, LinkCommands, code_word, require_private
 from nono.core.models import Message
+from nono.core.people import Speaker
 
 HISTORY_PREVIEW_CHARS = 200
 MAX_HISTORY_COUNT = 50
@@ -18,6 +20,8 @@ COMMANDS = {
     "persona": "show my persona, or switch: /persona NAME",
     "reset": "forget our conversation (and your persona choice)",
     "history": "show your recent messages: /history [COUNT]",
+    "link": "join your private chats with me on another platform: /link, then /link CODE there",
+    "unlink": "undo /link",
     "help": "show this help",
 }
 
@@ -27,10 +31,11 @@ class Commands:
 
     def __init__(self, chat: ChatService) -> None:
         self.chat = chat
+        self.links = LinkCommands(chat.links)
 
-    async def personas(self, user_id: str) -> str:
-        """Every persona, the user's current one marked."""
-        current = (await self.chat.get_persona(user_id)).name
+    async def personas(self, conversation: ConversationLike) -> str:
+        """Every persona, the conversation's current one marked."""
+        current = (await self.chat.get_persona(conversation)).name
         lines = ["Personas:"]
         for persona in self.chat.list_personas():
             mark = "▶" if persona.name == current else "•"
@@ -38,28 +43,29 @@ class Commands:
         lines.append("Switch with /persona NAME.")
         return "\n".join(lines)
 
-    async def persona(self, user_id: str, name: str | None = None) -> str:
-        """Without a name: the current persona and the list. With one: switch to it."""
+    async def persona(self, conversation: ConversationLike, name: str | None = None, *, manager: bool = True) -> str:
+        """Without a name: the current persona and the list. With one: switch to it (see ChatService.set_persona)."""
         if name is None or not name.strip():
-            return await self.personas(user_id)
-        persona = await self.chat.set_persona(user_id, name.strip().lower())
+            return await self.personas(conversation)
+        persona = await self.chat.set_persona(conversation, name.strip().lower(), manager=manager)
         switched = f"Now speaking as {persona.display_name} ({persona.name})."
         return f"{switched}\n{persona.greeting}" if persona.greeting else switched
 
-    async def reset(self, user_id: str) -> str:
-        """Forget the user's history and persona choice."""
-        if await self.chat.reset(user_id):
+    async def reset(self, conversation: ConversationLike, *, manager: bool = True) -> str:
+        """Forget the conversation's history and persona choice."""
+        if await self.chat.reset(conversation, manager=manager):
             return "Done: I've forgotten our conversation."
         return "There was nothing to forget: we haven't talked yet."
 
-    async def history(self, user_id: str, count: int = 10) -> str:
-        """The user's most recent messages, shortened."""
+    async def history(self, conversation: ConversationLike, count: int = 10, *, asker: str | None = None) -> str:
+        """The conversation's most recent messages, shortened; `asker`'s own are marked "You"."""
         if not 1 <= count <= MAX_HISTORY_COUNT:
             raise InvalidInput(f"Choose a count between 1 and {MAX_HISTORY_COUNT}.")
-        messages = await self.chat.history(user_id, count)
+        conversation = as_conversation(conversation)
+        messages = await self.chat.history(conversation, count)
         if not messages:
             return "No messages yet."
-        return "\n".join(format_message(m) for m in messages)
+        return "\n".join(format_message(m, asker, conversation.shared) for m in messages)
 
     def help(self, prefix: str = "/") -> str:
         """What the bot does and which commands it has."""
@@ -67,28 +73,46 @@ class Commands:
         lines += [f"{prefix}{name} — {text}" for name, text in COMMANDS.items()]
         return "\n".join(lines)
 
-    async def greeting(self, user_id: str) -> str:
+    async def greeting(self, conversation: ConversationLike) -> str:
         """The current persona's greeting (for /start)."""
-        persona = await self.chat.get_persona(user_id)
+        persona = await self.chat.get_persona(conversation)
         return persona.greeting or f"Hi! I'm {persona.display_name}."
 
-    async def dispatch(self, user_id: str, text: str) -> str | None:
-        """Run `text` if it is a command (`/name [arg]`); None when it is not one of ours."""
+    async def dispatch(
+        self, conversation: ConversationLike, text: str, *, speaker: Speaker | None = None, manager: bool = True
+    ) -> str | None:
+        """Run `text` if it is a command (`/name [arg]`); None when it is not one of ours.
+
+        /link and /unlink answer in text only here (`/link yes`, `/unlink yes` confirm), for
+        platforms without buttons; they work in a private conversation only.
+        """
         if not text.startswith("/"):
             return None
+        conversation = as_conversation(conversation)
+        speaker = speaker or Speaker.of(conversation.id)
         name, _, arg = text[1:].strip().partition(" ")
         arg = arg.strip()
         match name.lower():
             case "personas":
-                return await self.personas(user_id)
+                return await self.personas(conversation)
             case "persona":
-                return await self.persona(user_id, arg or None)
+                return await self.persona(conversation, arg or None, manager=manager)
             case "reset":
-                return await self.reset(user_id)
+                return await self.reset(conversation, manager=manager)
             case "history":
-                return await self.history(user_id, _count(arg))
+                return await self.history(conversation, _count(arg), asker=speaker.person)
             case "help":
                 return self.help()
+            case "link":
+                require_private(conversation.private)
+                word = code_word(arg)
+                return await self.links.answer(speaker, word) if word else (await self.links.link(speaker, arg)).text
+            case "unlink":
+                require_private(conversation.private)
+                if arg.lower() == "yes":
+                    return await self.links.unlink(speaker)
+                question = await self.links.unlink_question(speaker)
+                return f"{question}\nSend /unlink yes to confirm." if question else NOT_LINKED
         return None
 
 
@@ -100,9 +124,17 @@ def _count(arg: str) -> int:
     return int(arg)
 
 
-def format_message(message: Message) -> str:
-    """One history line: who said it, shortened content, marked when the reply was cut short."""
-    who = "You" if message.role == "user" else "Nono"
+def format_message(message: Message, asker: str | None = None, shared: bool = False) -> str:
+    """One history line: who said it, shortened content, marked when the reply was cut short.
+
+    In a shared conversation other people's messages carry their names; everywhere else a user message is "You".
+    """
+    if message.role != "user":
+        who = "Nono"
+    elif shared and message.speaker_id is not None and message.speaker_id != asker:
+        who = message.speaker_name or message.speaker_id
+    else:
+        who = "You"
     text = " ".join(message.content.split())
     if len(text) > HISTORY_PREVIEW_CHARS:
         text = text[: HISTORY_PREVIEW_CHARS - 1] + "…"

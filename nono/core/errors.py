@@ -75,6 +75,13 @@ class ContextOverflow(InvalidInput):
         )
 
 
+class NotAllowed(UserFacingError):
+    """The person may not do this here (a shared conversation's persona or memory, without being its manager)."""
+
+    code = "not_allowed"
+    status = 403
+
+
 class UnknownPersona(UserFacingError):
     code = "unknown_persona"
     status = 404

@@ -1,8 +1,9 @@
-"""Per-user lines: one user's turns run one at a time, in arrival order.
+"""Per-conversation lines: one conversation's turns run one at a time, in arrival order.
 
 A place in line is taken synchronously (`enter`), before the caller's first `await`, so
-the order of arrival is the order of service. A user's entry disappears when nobody is
-in their line, so the table cannot grow without bound; other users are never blocked.
+the order of arrival is the order of service. A line disappears when nobody is in it, so the
+table cannot grow without bound; other conversations are never blocked. Each ticket also has
+an owner (the person who spoke), so how much one person has waiting can be capped.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections import deque
 class Ticket:
     """A place in one user's line."""
 
-    __slots__ = ("_left", "_lines", "_turn", "key")
+    __slots__ = ("_left", "_lines", "_turn", "key", "owner")
 
-    def __init__(self, lines: UserLines, key: str) -> None:
+    def __init__(self, lines: UserLines, key: str, owner: str) -> None:
         self._lines = lines
         self.key = key
+        self.owner = owner
         self._turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._left = False
 
@@ -34,14 +36,17 @@ class Ticket:
 
 
 class UserLines:
-    """A FIFO line per key (user id)."""
+    """A FIFO line per key (conversation id), and how many places each owner holds."""
 
     def __init__(self) -> None:
         self._lines: dict[str, deque[Ticket]] = {}
+        self._owned: dict[str, int] = {}
 
-    def enter(self, key: str) -> Ticket:
-        """Take the next place in `key`'s line, without awaiting."""
-        ticket = Ticket(self, key)
+    def enter(self, key: str, owner: str | None = None) -> Ticket:
+        """Take the next place in `key`'s line for `owner` (the key itself by default), without awaiting."""
+        owner = key if owner is None else owner
+        ticket = Ticket(self, key, owner)
+        self._owned[owner] = self._owned.get(owner, 0) + 1
         line = self._lines.setdefault(key, deque())
         line.append(ticket)
         if len(line) == 1:
@@ -53,10 +58,19 @@ class UserLines:
         line = self._lines.get(key)
         return len(line) if line else 0
 
+    def owned(self, owner: str) -> int:
+        """How many places, in any line, `owner` holds."""
+        return self._owned.get(owner, 0)
+
     def __len__(self) -> int:
         return len(self._lines)
 
     def _leave(self, ticket: Ticket) -> None:
+        left = self._owned[ticket.owner] - 1
+        if left:
+            self._owned[ticket.owner] = left
+        else:
+            del self._owned[ticket.owner]
         line = self._lines[ticket.key]
         was_head = line[0] is ticket
         line.remove(ticket)

@@ -7,12 +7,14 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
 from nono.core.llm.base import GenerationOptions
-from nono.core.memory import build_prompt
+from nono.core.memory import NewMessage, Quote, build_prompt
 from nono.core.models import Message
+from nono.core.people import Conversation, Speaker
 from nono.core.personas import Persona
 from nono.core.turn_host import TurnHost
 from nono.core.turns import TurnRecord
@@ -24,6 +26,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Stands in for the turn of a reply refused before it started.
+_NOBODY = Speaker("?:?", "?")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a person said where: the input of one reply."""
+
+    conversation: Conversation
+    speaker: Speaker
+    text: str
+    quotes: tuple[Quote, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
 
 class Reply:
     """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
@@ -34,20 +50,12 @@ class Reply:
     an abandoned reply gives its place in line back.
     """
 
-    def __init__(
-        self,
-        host: TurnHost,
-        user_id: str,
-        text: str,
-        ticket: Ticket | None,
-        metadata: dict[str, Any] | None,
-        error: UserFacingError | None = None,
-    ) -> None:
+    def __init__(self, host: TurnHost, turn: Turn, ticket: Ticket | None, error: UserFacingError | None = None) -> None:
         self._host = host
-        self.user_id: str = user_id
-        self.prompt_text: str = text
+        self.turn = turn
+        #: Where the turn was stored: the conversation's id, or the linked one it resolved to (set once loaded).
+        self.conversation_id: str = turn.conversation.id
         self._ticket = ticket
-        self._metadata = dict(metadata or {})
         self._error = error
         self._gen: AsyncGenerator[str] | None = None
         self.parts: list[str] = []
@@ -57,6 +65,16 @@ class Reply:
         self._stopping = False
         self._waiting: asyncio.Task[Any] | None = None  # the reader's task, while it waits for a chunk
         self._interrupted = False
+
+    @classmethod
+    def refused(cls, host: TurnHost, error: UserFacingError, speaker: Speaker | None = None) -> Reply:
+        """A reply that raises `error` when read, having taken no place in line and stored nothing."""
+        return cls(host, Turn(Conversation("?:?"), speaker or _NOBODY, ""), None, error)
+
+    @property
+    def user_id(self) -> str:
+        """The person who spoke."""
+        return self.turn.speaker.person
 
     @property
     def text(self) -> str:
@@ -100,7 +118,8 @@ class Reply:
         await self.aclose()
 
     async def _run(self) -> AsyncGenerator[str]:
-        record = TurnRecord(self.user_id, platform_of(self.user_id) if ":" in self.user_id else "?")
+        person = self.user_id
+        record = TurnRecord(person, platform_of(person) if ":" in person and person != _NOBODY.person else "?")
         try:
             if self._error is not None:
                 raise self._error
@@ -129,12 +148,15 @@ class Reply:
             self._host.tracker.notify(record)
 
     async def _generate(self, record: TurnRecord) -> AsyncGenerator[str]:
-        host = self._host
+        host, turn = self._host, self.turn
         received_at = host.clock()
-        session, window = await host.store.load_context(self.user_id, host.limits.max_context_messages)
+        session, window, self.conversation_id = await host.store.load_context(
+            turn.conversation.id, host.limits.max_context_messages
+        )
         self.persona = persona = host.personas.resolve(session.persona if session else None)
         record.persona = persona.name
-        messages = build_prompt(host.llm, persona, window, self.prompt_text, host.limits.num_ctx)
+        new = NewMessage(turn.text, turn.speaker.name, turn.quotes)
+        messages = build_prompt(host.llm, persona, window, new, host.limits.num_ctx, shared=turn.conversation.shared)
         options = GenerationOptions(
             temperature=persona.temperature,
             max_tokens=persona.max_tokens,
@@ -224,11 +246,12 @@ class Reply:
         assert persona is not None  # set before the first chunk
         now = host.clock()
         meta = {"incomplete": True} if self.incomplete else {}
+        turn = self.turn
         messages = [
-            Message("user", self.prompt_text, received_at, self._metadata),
+            Message("user", turn.text, received_at, turn.metadata, None, turn.speaker.person, turn.speaker.name),
             Message("assistant", self.text, now, {"persona": persona.name, **meta}),
         ]
-        write = asyncio.ensure_future(host.store.append_turn(self.user_id, persona.name, messages, now))
+        write = asyncio.ensure_future(host.store.append_turn(self.conversation_id, persona.name, messages, now))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
@@ -236,5 +259,8 @@ class Reply:
             raise
         log.info(
             "turn_stored",
-            extra={"user_id": self.user_id, "persona": persona.name, "incomplete": self.incomplete},
-        )
+            extra={
+                "conversation_id": self.conversation_id, "user_id": self.user_id, "persona": persona.name,
+                "incomplete": self.incomplete,
+            },
+        )  # fmt: skip

@@ -1,4 +1,4 @@
-"""User ids are `platform:id` strings, validated once at the boundary."""
+"""User (conversation) ids and person ids are `platform:id` strings, validated once at the boundary."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def platform_of(user_id: str) -> str:
 
 def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+#: A person (who speaks) as links name them: one colon, then URL-safe characters.
+_PERSON_ID = re.compile(r"[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._~-]+")
+PERSON_ID_PATTERN = _PERSON_ID.pattern
+
+
+def validate_person_id(person: object) -> str:
+    """Return `person` if it names a person (`discord:1234`, `rest:alice`), else raise InvalidUserId.
+
+    Stricter than a user id: no second colon, so a person can never be mistaken for a group
+    conversation (`discord:channel:55`), and URL-safe, so it can be a path segment.
+    """
+    person = validate_user_id(person)
+    if not _PERSON_ID.fullmatch(person):
+        raise InvalidUserId(
+            "A person id is written as platform:id, the id made of letters, digits and . _ ~ - "
+            "(for example discord:1234 or telegram:5678)."
+        )
+    return person

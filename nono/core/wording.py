@@ -23,3 +23,8 @@ STORE_UNAVAILABLE = "My memory is temporarily unavailable. Please try again in a
 RESTARTING = "I'm restarting right now. Please send that again in a minute."
 #: Too many replies are queued.
 BUSY = "I'm busy with other messages right now. Please try again shortly."
+#: Someone without a manager's rights tries to change a conversation everyone in a place shares.
+MANAGERS_ONLY = (
+    "Everyone here shares this conversation, so only the people who manage this place can change its persona "
+    "or what it remembers. Ask one of them."
+)

@@ -136,15 +136,15 @@ async def test_keys_follow_the_documented_layout(redis_prefix: str):
         await store.append_turn(USER, "pirate", [Message("user", "hi", 10.0), Message("assistant", "arr", 11.0)], 12.0)
         await store.touch(USER, "assistant", 13.0, {"lang": "fr", "tags": ["a", "b"]})
 
-        session_key = f"{redis_prefix}session:{{{USER}}}"
-        history_key = f"{redis_prefix}chat:{{{USER}}}:history"
-        metadata_key = f"{redis_prefix}chat:{{{USER}}}:metadata"
-        index_key = f"{redis_prefix}sessions:active"
+        session_key = f"{redis_prefix}conv:{{{USER}}}"
+        history_key = f"{redis_prefix}conv:{{{USER}}}:history"
+        metadata_key = f"{redis_prefix}conv:{{{USER}}}:metadata"
+        index_key = f"{redis_prefix}conversations:active"
         assert sorted([k async for k in raw.scan_iter(match=f"{redis_prefix}*")]) == sorted(
             [session_key, history_key, metadata_key, index_key]
         )
         assert await raw.hgetall(session_key) == {
-            "user_id": USER,
+            "conversation_id": USER,
             "persona": "pirate",
             "created_at": "12.0",
             "last_activity": "13.0",
@@ -163,8 +163,8 @@ async def test_keys_follow_the_documented_layout(redis_prefix: str):
 async def test_without_history_ttl_nothing_expires(redis_store: RedisStore, redis_prefix: str):
     await redis_store.append_turn(USER, "assistant", [Message("user", "hi", 1.0)], 2.0)
     async with aioredis.from_url(SHARED_URL) as raw:
-        assert await raw.ttl(f"{redis_prefix}session:{{{USER}}}") == -1
-        assert await raw.ttl(f"{redis_prefix}chat:{{{USER}}}:history") == -1
+        assert await raw.ttl(f"{redis_prefix}conv:{{{USER}}}") == -1
+        assert await raw.ttl(f"{redis_prefix}conv:{{{USER}}}:history") == -1
 
 
 async def test_index_entries_of_vanished_sessions_are_pruned_when_seen():
@@ -172,11 +172,11 @@ async def test_index_entries_of_vanished_sessions_are_pruned_when_seen():
     store = RedisStore(client, prefix="t:")
     for n in range(3):
         await store.touch(f"discord:{n}", "assistant", 100.0 + n)
-    await client.delete("t:session:{discord:1}")  # as if evicted behind our back
+    await client.delete("t:conv:{discord:1}")  # as if evicted behind our back
 
     page = await store.active_page(0)
     assert [s.user_id for s in page.sessions] == ["discord:2", "discord:0"] and page.total == 2
-    assert await client.zscore("t:sessions:active", "discord:1") is None
+    assert await client.zscore("t:conversations:active", "discord:1") is None
     assert await store.count_active(0) == 2
     await store.aclose()
 
@@ -187,7 +187,7 @@ async def test_works_with_a_client_that_decodes_responses():
     await store.append_turn(USER, "pirate", [Message("user", odd, 1.0, {"k": odd})], 2.0)
     await store.touch(USER, "assistant", 3.0, {"nick": odd})
 
-    session, window = await store.load_context(USER, 5)
+    session, window, _ = await store.load_context(USER, 5)
     assert session.persona == "pirate" and session.metadata == {"nick": odd}
     assert window == [Message("user", odd, 1.0, {"k": odd})]
     assert [s.user_id for s in (await store.active_page(0)).sessions] == [USER]
@@ -215,7 +215,7 @@ async def test_an_outage_is_a_clear_error_and_the_store_recovers_by_itself(own_r
             server.start()  # same port, empty (no persistence): the store must reconnect alone
             await store.append_turn(USER, "tutor", [Message("user", "after", 3.0)], 3.0)
 
-        session, window = await store.load_context(USER, 20)
+        session, window, _ = await store.load_context(USER, 20)
         assert session.persona == "tutor" and [m.content for m in window] == ["after"]
         events = [r.getMessage() for r in caplog.records]
         assert events.count("store_unavailable") == 1  # logged once per outage, not per request

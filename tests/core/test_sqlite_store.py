@@ -51,7 +51,7 @@ async def test_creates_missing_directories_and_keeps_data_across_reopen(tmp_path
 
     reopened = SQLiteStore(path)
     try:
-        session, window = await reopened.load_context(USER, 10)
+        session, window, _ = await reopened.load_context(USER, 10)
         assert session.persona == "pirate" and [m.content for m in window] == ["question 0", "answer 0"]
     finally:
         await reopened.aclose()
@@ -67,7 +67,7 @@ async def test_a_turn_reads_only_the_window_however_long_the_history(tmp_path: P
             return 0  # 0 = carry on
 
         await on_store_connection(store, lambda conn: conn.set_progress_handler(tick, 10))
-        session, window = await store.load_context(USER, 20)
+        session, window, _ = await store.load_context(USER, 20)
         await on_store_connection(store, lambda conn: conn.set_progress_handler(None, 0))
         assert len(window) == 20 and window[-1].seq == session.message_count - 1
         return steps[0]
@@ -118,7 +118,7 @@ async def test_a_locked_database_is_a_clear_error_and_nothing_half_done_is_kept(
             other.execute("ROLLBACK")
             await store.append_turn(USER, "assistant", turn(2), 302.0)
         assert [r.getMessage() for r in caplog.records] == ["store_unavailable", "store_recovered"]
-        session, window = await store.load_context(USER, 10)
+        session, window, _ = await store.load_context(USER, 10)
         assert session.message_count == 4
         assert [m.content for m in window] == ["question 0", "answer 0", "question 2", "answer 2"]
     finally:
@@ -139,7 +139,7 @@ async def test_a_full_disk_mid_turn_keeps_nothing_half_written(tmp_path: Path):
         with pytest.raises(StoreUnavailable):
             await store.append_turn(USER, "assistant", big, 202.0)
 
-        session, window = await store.load_context(USER, 10)
+        session, window, _ = await store.load_context(USER, 10)
         assert session.message_count == 2 and session.last_activity == 102.0
         assert [m.content for m in window] == ["question 0", "answer 0"]
         await store.append_turn(USER, "assistant", big, 302.0)  # space again (the store reconnected)
@@ -210,8 +210,8 @@ async def test_history_ttl_judges_reads_by_the_clock_and_purges_on_write(tmp_pat
 
         await store.touch(USER, "assistant", now)  # any write purges expired users for good
         with sqlite3.connect(path) as raw:
-            rows = raw.execute("SELECT user_id, COUNT(*) FROM messages GROUP BY user_id").fetchall()
-            sessions = {row[0] for row in raw.execute("SELECT user_id FROM sessions")}
+            rows = raw.execute("SELECT conversation_id, COUNT(*) FROM messages GROUP BY conversation_id").fetchall()
+            sessions = {row[0] for row in raw.execute("SELECT conversation_id FROM sessions")}
         raw.close()
         assert rows == [("telegram:recent", 2)]
         assert sessions == {"telegram:recent", USER}

@@ -46,7 +46,7 @@ async def test_a_new_user_has_nothing(store: Store):
     assert isinstance(store, Store)
     await store.ping()
     assert await store.get_session(ALICE) is None
-    assert await store.load_context(ALICE, 20) == (None, [])
+    assert (await store.load_context(ALICE, 20))[:2] == (None, [])
     assert await store.history(ALICE, 20) == []
     assert await store.clear(ALICE) is False
     assert await store.count_active(0) == 0
@@ -114,16 +114,16 @@ async def test_append_turn_creates_the_session_with_the_persona_it_is_given(stor
 async def test_load_context_returns_only_the_newest_window_oldest_first(store: Store):
     written = await fill(store, ALICE, 5)
 
-    session, window = await store.load_context(ALICE, 3)
+    session, window, _ = await store.load_context(ALICE, 3)
 
     assert session == Session(ALICE, "assistant", 1001.0, 1041.0, 10, {})
     assert window == written[-3:]
     assert [m.seq for m in window] == [7, 8, 9]
 
-    _, everything = await store.load_context(ALICE, 100)
+    _, everything, _ = await store.load_context(ALICE, 100)
     assert everything == written
     assert [m.seq for m in everything] == list(range(10))
-    assert await store.load_context(ALICE, 0) == (session, [])
+    assert (await store.load_context(ALICE, 0))[:2] == (session, [])
 
 
 async def test_history_pages_backwards_by_seq(store: Store):
@@ -152,7 +152,7 @@ async def test_clear_forgets_everything_and_history_restarts_at_zero(store: Stor
     assert await store.clear(ALICE) is True
 
     assert await store.get_session(ALICE) is None
-    assert await store.load_context(ALICE, 20) == (None, [])
+    assert (await store.load_context(ALICE, 20))[:2] == (None, [])
     assert await store.history(ALICE, 20) == []
     assert [s.user_id for s in (await store.active_page(0)).sessions] == [BOB]
     assert await store.count_active(0) == 1
@@ -217,7 +217,7 @@ async def test_odd_unicode_is_stored_exactly(store: Store):
     await store.append_turn(ALICE, "assistant", messages, 30.0)
     await store.touch(ALICE, "assistant", 31.0, {"nick": "\udc80 odd", "nul": "a\x00b"})
 
-    _, window = await store.load_context(ALICE, 50)
+    _, window, _ = await store.load_context(ALICE, 50)
     assert contents(window) == contents(messages)
     assert window[-1].metadata == {"note": "\ud83d alone", "k\x00": "🦜"}
     assert (await store.get_session(ALICE)).metadata == {"nick": "\udc80 odd", "nul": "a\x00b"}
@@ -303,12 +303,12 @@ async def test_history_ttl_forgets_idle_users_and_activity_keeps_them(ttl_store:
     await asyncio.sleep(TTL * 0.4)  # bob: 1.1 × TTL idle; alice: 0.4 × TTL
 
     assert await ttl_store.get_session(BOB) is None
-    assert await ttl_store.load_context(BOB, 20) == (None, [])
+    assert (await ttl_store.load_context(BOB, 20))[:2] == (None, [])
     assert await ttl_store.history(BOB, 20) == []
     assert [s.user_id for s in (await ttl_store.active_page(0)).sessions] == [ALICE]
     assert await ttl_store.count_active(0) == 1
 
-    session, window = await ttl_store.load_context(ALICE, 20)
+    session, window, _ = await ttl_store.load_context(ALICE, 20)
     assert session.persona == "pirate" and contents(window) == ["question 0", "answer 0"]
 
     reborn = await ttl_store.append_turn(BOB, "assistant", turn(1, time.time()), time.time())

@@ -1,47 +1,101 @@
 """The storage seam: a handful of async verbs with one error contract.
 
 Every backend raises `StoreUnavailable` (and only that) when its server or file cannot be
-reached, so the core has one thing to catch. Backends receive validated user ids and
-plain values; they never decide policy (windows, timeouts) beyond what they are given.
+reached, so the core has one thing to catch. Backends receive validated conversation ids and
+plain values; they never decide policy (windows, timeouts, who may link) beyond what they are given.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from nono.core.errors import ConfigError
 from nono.core.models import ActivePage, Message, Session
+
+#: The layout this code reads and writes. 0: one session per user id (before conversations and links).
+SCHEMA_VERSION = 1
+
+
+class SchemaTooNew(ConfigError):
+    """The store was written by a newer Nono; refusing it is safer than guessing its layout."""
+
+    def __init__(self, where: str, found: int) -> None:
+        super().__init__(
+            f"{where} holds data in schema version {found}, but this Nono only knows versions up to {SCHEMA_VERSION}. "
+            "Run the newer Nono that wrote it, or point this one at another store."
+        )
+
+
+class Context(NamedTuple):
+    """What a turn reads: the session, the newest messages (oldest first), and the conversation they belong to.
+
+    `conversation_id` differs from the id asked for when a person's private conversation is linked.
+    """
+
+    session: Session | None
+    messages: list[Message]
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """A linked person: their private conversation, and everyone linked with them (themselves included)."""
+
+    person: str
+    conversation: str
+    people: tuple[str, ...]
+
+
+@dataclass
+class Rewrite:
+    """A change to several conversations and people at once (a link or an unlink).
+
+    `conversations` maps an id to its new whole state, or None to delete it; `people` maps a person
+    to their record, or None when they are no longer linked. SQLite applies it in one transaction;
+    Redis per key slot, conversations first, so a crash half-way may duplicate but never lose messages.
+    """
+
+    conversations: dict[str, tuple[Session, list[Message]] | None] = field(default_factory=dict)
+    people: dict[str, PersonRecord | None] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Store(Protocol):
-    """Persistent sessions and histories."""
+    """Persistent conversations, their histories, person links and one-time tokens."""
 
-    async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
-        """The session and the newest `limit` messages (oldest first), in one round trip."""
+    async def migrate(self) -> int:
+        """Bring the stored data to SCHEMA_VERSION (idempotent); the version found. Raises SchemaTooNew."""
 
-    async def get_session(self, user_id: str) -> Session | None:
-        """The user's session, or None when there is none (never created, reset, or expired)."""
+    async def load_context(self, conversation_id: str, limit: int) -> Context:
+        """The session and the newest `limit` messages of the conversation, following a person's link."""
 
-    async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
+    async def get_session(self, conversation_id: str) -> Session | None:
+        """The conversation's session, or None when there is none (never created, reset, or expired)."""
+
+    async def set_persona(self, conversation_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
 
-    async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
+    async def touch(
+        self, conversation_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None
+    ) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged).
 
         `metadata`, when given, is merged into the session's metadata.
         """
 
-    async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
+    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing).
 
         Either every message is stored and the counters updated, or nothing is.
         """
 
-    async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
+    async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
 
-    async def clear(self, user_id: str) -> bool:
-        """Forget the user's session and history; True if there was anything to forget."""
+    async def clear(self, conversation_id: str) -> bool:
+        """Forget the conversation's session and history; True if there was anything to forget."""
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all.
@@ -52,6 +106,21 @@ class Store(Protocol):
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
 
+    async def person(self, person: str) -> PersonRecord | None:
+        """The person's link record, or None when they are linked with nobody."""
+
+    async def rewrite(self, change: Rewrite, now: float) -> None:
+        """Apply a link or unlink: whole conversations replaced or deleted, person records set or removed."""
+
+    async def put_token(self, key: str, value: str, expires_at: float) -> None:
+        """Keep `value` under `key` until `expires_at` (link codes, proposals); replaces an older one."""
+
+    async def take_token(self, key: str, now: float) -> str | None:
+        """The value under `key` if it has not expired, deleted in the same step (single use)."""
+
+    async def get_token(self, key: str, now: float) -> str | None:
+        """The value under `key` if it has not expired, left in place."""
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""
 
@@ -60,3 +129,19 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and files."""
+
+
+def legacy_speaker(conversation_id: str, metadata: Mapping[str, Any]) -> str | None:
+    """Who said a user message stored before speakers were recorded (schema 0), when it can be told.
+
+    A person's own conversation (`discord:1`) was theirs; a shared channel or group kept the
+    author's id in the message's metadata.
+    """
+    platform, _, rest = conversation_id.partition(":")
+    if rest.startswith("channel:") and metadata.get("discord_author_id"):
+        return f"discord:{metadata['discord_author_id']}"
+    if rest.startswith("chat:") and metadata.get("from_id") is not None:
+        return f"telegram:{metadata['from_id']}"
+    if ":" not in rest and platform in ("discord", "telegram", "terminal", "rest"):
+        return conversation_id
+    return None

@@ -11,9 +11,13 @@ checks memory per write command as it always did: the read-only ones still run w
 
 from __future__ import annotations
 
-#: KEYS: session, metadata, history. ARGV: how many of the newest messages (0: none).
+#: KEYS: session, metadata, history, person. ARGV: how many of the newest messages (0: none), the id.
 #: Returns {session hash, metadata hash, history length, messages}; hashes as flat field/value lists.
+#: When the id is a person linked to another conversation, returns {that conversation's id} alone:
+#: its keys hash to another slot, so the caller asks again with it.
 LOAD_CONTEXT = """
+local linked = redis.call('HGET', KEYS[4], 'conversation')
+if linked and linked ~= ARGV[2] then return {linked} end
 local length = redis.call('LLEN', KEYS[3])
 local limit = tonumber(ARGV[1])
 local items = {}
@@ -33,7 +37,7 @@ return {start, redis.call('LRANGE', KEYS[1], start, stop - 1)}
 """
 
 #: The session upsert every write ends with, after appending any messages.
-#: KEYS: session, history, metadata, index. ARGV: user id, persona, now, persona wins ('1'/'0'),
+#: KEYS: session, history, metadata, index. ARGV: conversation id, persona, now, persona wins ('1'/'0'),
 #: TTL in ms ('' for none), exclusive index score below which entries expired, the number of
 #: metadata fields N, N field/value pairs, then the messages to append (JSON).
 #: Returns {session hash, metadata hash} as written.
@@ -50,7 +54,7 @@ if ARGV[4] == '1' then
 else
   redis.call('HSETNX', session, 'persona', persona)
 end
-redis.call('HSET', session, 'user_id', user, 'last_activity', now)
+redis.call('HSET', session, 'conversation_id', user, 'last_activity', now)
 redis.call('HINCRBY', session, 'message_count', added)
 if fields > 0 then redis.call('HSET', metadata, unpack(ARGV, 8, first - 1)) end
 redis.call('ZADD', index, now, user)
@@ -63,10 +67,10 @@ return {redis.call('HGETALL', session), redis.call('HGETALL', metadata)}
 """
 
 #: A page of active sessions and the total. Keys are built from the ids found in the index, so
-#: this needs the user keys and the index on one server: true of a single Redis (with replicas).
-#: KEYS: the index. ARGV: lowest score, offset, limit, then what surrounds a user id in its
+#: this needs the conversations' keys and the index on one server: true of a single Redis (with replicas).
+#: KEYS: the index. ARGV: lowest score, offset, limit, then what surrounds a conversation id in its
 #: session key and in its metadata key.
-#: Returns {total, {{user id, {persona, created_at, last_activity, message_count}, metadata hash}, ...}}.
+#: Returns {total, {{conversation id, {persona, created_at, last_activity, message_count}, metadata hash}, ...}}.
 ACTIVE_PAGE = """
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
 local page = {}
@@ -76,4 +80,11 @@ for i, id in ipairs(ids) do
   page[i] = {id, session, redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])}
 end
 return {redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf'), page}
+"""
+
+#: Take a token once. KEYS: the token. Returns its value, or nil (never set, taken, or expired).
+TAKE = """
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('DEL', KEYS[1]) end
+return value
 """

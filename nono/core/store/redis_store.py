@@ -1,12 +1,15 @@
-"""Redis backend: one hash and one list per user, plus a sorted set of sessions by activity.
+"""Redis backend: one hash and one list per conversation, plus a sorted set of conversations by activity.
 
-Keys (under the prefix): `session:{user}` (hash: user_id, persona, created_at,
-last_activity, message_count), `chat:{user}:history` (list of JSON messages, oldest first,
-so a message's position is its `seq`), `chat:{user}:metadata` (the session's free-form
-metadata, one JSON value per field, so merging is a plain HSET with no read-modify-write)
-and `sessions:active` (user ids scored by last activity). The braces are Redis Cluster hash tags: one user's
-keys live on one shard. A turn costs two round trips: `load_context` and `append_turn`, each
-one Lua script (see `redis_scripts`); a page of history, or of active sessions with its total, is one more.
+Keys (under the prefix): `conv:{id}` (hash: conversation_id, persona, created_at, last_activity,
+message_count), `conv:{id}:history` (list of JSON messages, oldest first, so a message's position
+is its `seq`), `conv:{id}:metadata` (the session's free-form metadata, one JSON value per field, so
+merging is a plain HSET with no read-modify-write), `conversations:active` (ids scored by last
+activity), `person:{id}` (a linked person: their conversation and the people linked), `token:{key}`
+(link codes and proposals, with a TTL) and `schema_version`. The braces are Redis Cluster hash tags:
+one conversation's keys, and a person's record next to their private conversation, live on one
+shard. A turn costs two round trips: `load_context` and `append_turn`, each one Lua script (see
+`redis_scripts`; a linked person's turn costs one more); a page of history, or of active sessions
+with its total, is one more.
 """
 
 from __future__ import annotations
@@ -26,19 +29,21 @@ from redis.exceptions import RedisError, ResponseError
 
 from nono.core.models import ActivePage, Message, Session
 from nono.core.store import redis_scripts as scripts
+from nono.core.store.base import Context, PersonRecord, Rewrite
 from nono.core.store.common import OutageGuard, lower_bound
+from nono.core.store.redis_migration import migrate
 
 log = logging.getLogger(__name__)
 
 #: Connections per process; more concurrent store calls wait (up to 5 s) for one to be free.
 MAX_CONNECTIONS = 64
 
-#: Stands for the user id in a key template; never part of one (user ids contain no whitespace).
+#: Stands for the conversation id in a key template; never part of one (ids contain no whitespace).
 _ID = "\n"
 
 
 class RedisStore:
-    """Sessions and histories in Redis (redis-py asyncio). The store owns and closes `client`."""
+    """Conversations, histories, links and tokens in Redis (redis-py asyncio). The store owns and closes `client`."""
 
     def __init__(
         self, client: aioredis.Redis, prefix: str = "nono:", history_ttl: float | None = None, *,
@@ -49,13 +54,15 @@ class RedisStore:
         self.history_ttl = history_ttl
         self._clock = clock
         self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
-        self._index = f"{prefix}sessions:active"
+        self._index = f"{prefix}conversations:active"
         # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
         self._guard = OutageGuard(log, "redis", (RedisError, OSError))
         self._load_context = client.register_script(scripts.LOAD_CONTEXT)
         self._history = client.register_script(scripts.HISTORY)
         self._activity = client.register_script(scripts.ACTIVITY)
         self._active_page = client.register_script(scripts.ACTIVE_PAGE)
+        self._take = client.register_script(scripts.TAKE)
+        self._migrated = False
         self._key_templates = [*self._session_key(_ID).split(_ID), *self._metadata_key(_ID).split(_ID)]
 
     @classmethod
@@ -80,40 +87,83 @@ class RedisStore:
         )
         return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl, clock=clock)
 
-    def _session_key(self, user_id: str) -> str:
-        return f"{self._prefix}session:{{{user_id}}}"
+    def _session_key(self, conversation_id: str) -> str:
+        return f"{self._prefix}conv:{{{conversation_id}}}"
 
-    def _history_key(self, user_id: str) -> str:
-        return f"{self._prefix}chat:{{{user_id}}}:history"
+    def _history_key(self, conversation_id: str) -> str:
+        return f"{self._prefix}conv:{{{conversation_id}}}:history"
 
-    def _metadata_key(self, user_id: str) -> str:
-        return f"{self._prefix}chat:{{{user_id}}}:metadata"
+    def _metadata_key(self, conversation_id: str) -> str:
+        return f"{self._prefix}conv:{{{conversation_id}}}:metadata"
 
-    def _user_keys(self, user_id: str) -> tuple[str, str, str]:
-        return self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id)
+    def _person_key(self, person: str) -> str:
+        return f"{self._prefix}person:{{{person}}}"
 
-    async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
-        """The session and the newest `limit` messages (oldest first), in one round trip."""
-        keys = [self._session_key(user_id), self._metadata_key(user_id), self._history_key(user_id)]
-        with self._guard("load_context"):
-            raw, meta, length, items = await self._load_context(keys=keys, args=[max(0, limit)])
-        return _session(_pairs(raw), _pairs(meta)), _messages(items, first=length - len(items))
+    def _token_key(self, key: str) -> str:
+        return f"{self._prefix}token:{key}"
 
-    async def get_session(self, user_id: str) -> Session | None:
-        """The user's session, or None when there is none (never created, reset, or expired)."""
-        return (await self.load_context(user_id, 0))[0]
+    def _conversation_keys(self, conversation_id: str) -> tuple[str, str, str]:
+        return (
+            self._session_key(conversation_id),
+            self._history_key(conversation_id),
+            self._metadata_key(conversation_id),
+        )
 
-    async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
+    async def migrate(self) -> int:
+        """Bring the keys under the prefix to the current schema (idempotent); the version found."""
+        with self._guard("migrate"):
+            found = await migrate(self._redis, self._prefix)
+        self._migrated = True
+        return found
+
+    async def _ready(self) -> None:
+        # Start-up migrates; if Redis was down then, the first call that reaches it does, so data
+        # written by an older Nono is never hidden behind the new key names.
+        if not self._migrated:
+            await self.migrate()
+
+    async def load_context(self, conversation_id: str, limit: int) -> Context:
+        """The session and the newest `limit` messages (oldest first), in one round trip (two when linked)."""
+        await self._ready()
+        for _ in range(2):  # a link points at a conversation that is nobody's link: one hop at most
+            keys = [
+                self._session_key(conversation_id), self._metadata_key(conversation_id),
+                self._history_key(conversation_id), self._person_key(conversation_id),
+            ]  # fmt: skip
+            with self._guard("load_context"):
+                reply = await self._load_context(keys=keys, args=[max(0, limit), conversation_id])
+            if len(reply) == 1:
+                conversation_id = _text(reply[0])
+                continue
+            raw, meta, length, items = reply
+            session = _session(_pairs(raw), _pairs(meta))
+            return Context(session, _messages(items, first=length - len(items)), conversation_id)
+        raise AssertionError(f"person link loop at {conversation_id!r}")
+
+    async def get_session(self, conversation_id: str) -> Session | None:
+        """The conversation's session, or None when there is none (never created, reset, or expired)."""
+        await self._ready()
+        keys = [self._session_key(conversation_id), self._metadata_key(conversation_id)]
+        with self._guard("get_session"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(keys[0])
+                pipe.hgetall(keys[1])
+                raw, meta = await pipe.execute()
+        return _session(raw, meta)
+
+    async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
+        await self._ready()
         if limit <= 0 or (before is not None and before <= 0):
             return []
         args = [limit, "" if before is None else before]
         with self._guard("history"):
-            first, items = await self._history(keys=[self._history_key(user_id)], args=args)
+            first, items = await self._history(keys=[self._history_key(conversation_id)], args=args)
         return _messages(items, first=int(first))
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
+        await self._ready()
         if limit <= 0:
             return ActivePage([], await self.count_active(since))
         lowest = repr(float(lower_bound(since, self.history_ttl, self._clock)))
@@ -121,38 +171,45 @@ class RedisStore:
             total, rows = await self._active_page(
                 keys=[self._index], args=[lowest, max(0, offset), limit, *self._key_templates]
             )
-            sessions = [_listed_session(_text(user_id), fields, meta) for user_id, fields, meta in rows]
-            gone = [user_id for (user_id, _, _), session in zip(rows, sessions, strict=True) if session is None]
+            sessions = [_listed_session(_text(conversation_id), fields, meta) for conversation_id, fields, meta in rows]
+            gone = [
+                conversation_id
+                for (conversation_id, _, _), session in zip(rows, sessions, strict=True)
+                if session is None
+            ]
             if gone:  # expired or evicted: drop their stale index entries now that we saw them
                 await self._redis.zrem(self._index, *gone)
         return ActivePage([session for session in sessions if session is not None], int(total) - len(gone))
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
+        await self._ready()
         # With HISTORY_TTL, a session idle longer than it has expired even if its index entry lingers.
         lowest = lower_bound(since, self.history_ttl, self._clock)
         with self._guard("count_active"):
             return int(await self._redis.zcount(self._index, lowest, "+inf"))
 
-    async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
+    async def set_persona(self, conversation_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
-        return await self._write("set_persona", user_id, persona, now, persona_wins=True)
+        return await self._write("set_persona", conversation_id, persona, now, persona_wins=True)
 
-    async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
+    async def touch(
+        self, conversation_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None
+    ) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        return await self._write("touch", user_id, persona, now, metadata=metadata)
+        return await self._write("touch", conversation_id, persona, now, metadata=metadata)
 
-    async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
+    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
         # backslashreplace turns a lone surrogate into a JSON \\uXXXX escape inside its string:
         # valid UTF-8 on the wire, and json.loads gives the same text back.
         payload = [message.to_json().encode("utf-8", "backslashreplace") for message in messages]
-        return await self._write("append_turn", user_id, persona, now, payload=payload)
+        return await self._write("append_turn", conversation_id, persona, now, payload=payload)
 
     async def _write(
         self,
         op: str,
-        user_id: str,
+        conversation_id: str,
         persona: str,
         now: float,
         *,
@@ -161,13 +218,19 @@ class RedisStore:
         payload: Sequence[bytes] = (),
     ) -> Session:
         """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
-        keys = [self._session_key(user_id), self._history_key(user_id), self._metadata_key(user_id), self._index]
+        await self._ready()
+        keys = [
+            self._session_key(conversation_id),
+            self._history_key(conversation_id),
+            self._metadata_key(conversation_id),
+            self._index,
+        ]
         stamp = repr(float(now))
         ttl = "" if self._ttl_ms is None else str(self._ttl_ms)
         expired = "" if self.history_ttl is None else f"({now - self.history_ttl!r}"
         fields = [item for k, v in (metadata or {}).items() for item in (_field(k), _dump(v))]
         args = [
-            user_id,
+            conversation_id,
             persona,
             stamp,
             "1" if persona_wins else "0",
@@ -183,15 +246,81 @@ class RedisStore:
         assert session is not None, "the script just wrote this session"
         return session
 
-    async def clear(self, user_id: str) -> bool:
-        """Forget the user's session and history; True if there was anything to forget."""
+    async def clear(self, conversation_id: str) -> bool:
+        """Forget the conversation's session and history; True if there was anything to forget."""
+        await self._ready()
 
         def queue(pipe: Pipeline) -> None:
-            pipe.delete(*self._user_keys(user_id))
-            pipe.zrem(self._index, user_id)
+            pipe.delete(*self._conversation_keys(conversation_id))
+            pipe.zrem(self._index, conversation_id)
 
         deleted, unindexed = await self._transaction("clear", queue)
         return bool(deleted or unindexed)
+
+    async def person(self, person: str) -> PersonRecord | None:
+        """The person's link record, or None when they are linked with nobody."""
+        await self._ready()
+        with self._guard("person"):
+            raw = await self._redis.hgetall(self._person_key(person))
+        if not raw:
+            return None
+        fields = {_text(key): _text(value) for key, value in raw.items()}
+        return PersonRecord(person, fields["conversation"], tuple(json.loads(fields["people"])))
+
+    async def rewrite(self, change: Rewrite, now: float) -> None:
+        """Apply a link or unlink: each conversation in one transaction, then the people's records."""
+        await self._ready()
+        with self._guard("rewrite"):
+            for conversation_id, state in change.conversations.items():
+                await self._replace(conversation_id, state)
+            for person, record in change.people.items():
+                key = self._person_key(person)
+                if record is None:
+                    await self._redis.delete(key)
+                else:
+                    people = json.dumps(list(record.people))
+                    await self._redis.hset(key, mapping={"conversation": record.conversation, "people": people})
+
+    async def _replace(self, conversation_id: str, state: tuple[Session, list[Message]] | None) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*self._conversation_keys(conversation_id))
+            if state is not None:
+                session, messages = state
+                pipe.hset(self._session_key(conversation_id), mapping={
+                    "conversation_id": conversation_id, "persona": session.persona,
+                    "created_at": repr(session.created_at), "last_activity": repr(session.last_activity),
+                    "message_count": len(messages),
+                })  # fmt: skip
+                if session.metadata:
+                    fields = {_field(k): _dump(v) for k, v in session.metadata.items()}
+                    pipe.hset(self._metadata_key(conversation_id), mapping=fields)  # type: ignore[arg-type]
+                if messages:
+                    payload = [m.to_json().encode("utf-8", "backslashreplace") for m in messages]
+                    pipe.rpush(self._history_key(conversation_id), *payload)
+                if self._ttl_ms is not None:
+                    for key in self._conversation_keys(conversation_id):
+                        pipe.pexpire(key, self._ttl_ms)
+            await pipe.execute()
+        if state is None:
+            await self._redis.zrem(self._index, conversation_id)
+        else:
+            await self._redis.zadd(self._index, {conversation_id: state[0].last_activity})
+
+    async def put_token(self, key: str, value: str, expires_at: float) -> None:
+        """Keep `value` under `key` until `expires_at`, judged by the caller's clock; a TTL cleans it up."""
+        ttl = max(1, round((expires_at - self._clock()) * 1000))
+        with self._guard("put_token"):
+            await self._redis.set(self._token_key(key), f"{expires_at!r}\n{value}", px=ttl)
+
+    async def take_token(self, key: str, now: float) -> str | None:
+        """The unexpired value under `key`, deleted in the same script."""
+        with self._guard("take_token"):
+            return _unexpired(await self._take(keys=[self._token_key(key)]), now)
+
+    async def get_token(self, key: str, now: float) -> str | None:
+        """The unexpired value under `key`, left in place."""
+        with self._guard("get_token"):
+            return _unexpired(await self._redis.get(self._token_key(key)), now)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
@@ -235,6 +364,14 @@ class RedisStore:
                 return await pipe.execute()
 
 
+def _unexpired(stored: bytes | str | None, now: float) -> str | None:
+    """A token's value as `put_token` wrote it (`expires_at` newline value), unless it has expired by `now`."""
+    if stored is None:
+        return None
+    expires_at, _, value = _text(stored).partition("\n")
+    return value if float(expires_at) > now else None
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
@@ -267,19 +404,19 @@ def _session(raw: dict[Any, Any], metadata: dict[Any, Any]) -> Session | None:
     if not raw:
         return None
     fields = {_text(key): value for key, value in raw.items()}
-    user_id, persona = _text(fields["user_id"]), _text(fields["persona"])
+    conversation_id, persona = _text(fields["conversation_id"]), _text(fields["persona"])
     created_at, last_activity = float(fields["created_at"]), float(fields["last_activity"])
     count = int(fields.get("message_count", 0))
-    return Session(user_id, persona, created_at, last_activity, count, _metadata(metadata.items()))
+    return Session(conversation_id, persona, created_at, last_activity, count, _metadata(metadata.items()))
 
 
-def _listed_session(user_id: str, fields: list[Any], metadata: list[Any]) -> Session | None:
+def _listed_session(conversation_id: str, fields: list[Any], metadata: list[Any]) -> Session | None:
     """A session as the active-page script returns it: HMGET values in order, HGETALL as a flat list."""
     persona, created_at, last_activity, count = fields
     if persona is None:
         return None
     meta = _metadata(zip(metadata[::2], metadata[1::2], strict=True)) if metadata else {}
-    return Session(user_id, _text(persona), float(created_at), float(last_activity), int(count or 0), meta)
+    return Session(conversation_id, _text(persona), float(created_at), float(last_activity), int(count or 0), meta)
 
 
 def _metadata(items: Iterable[tuple[Any, Any]]) -> dict[str, Any]:

@@ -1,28 +1,75 @@
-"""The SQLite store's tables, and how their rows become Messages and Sessions (and back)."""
+"""The SQLite store's tables, how older files are migrated, and how rows become Messages and Sessions (and back)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from nono.core.models import Message, Session
+from nono.core.store.base import SCHEMA_VERSION, SchemaTooNew, legacy_speaker
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
-    user_id TEXT PRIMARY KEY, persona TEXT NOT NULL, created_at REAL NOT NULL, last_activity REAL NOT NULL,
+    conversation_id TEXT PRIMARY KEY, persona TEXT NOT NULL, created_at REAL NOT NULL, last_activity REAL NOT NULL,
     message_count INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}'
 );
--- (last_activity, user_id) is the active list's exact order: pages walk the index, no sort.
-DROP INDEX IF EXISTS sessions_last_activity;
-CREATE INDEX IF NOT EXISTS sessions_activity ON sessions (last_activity, user_id);
+-- (last_activity, conversation_id) is the active list's exact order: pages walk the index, no sort.
+CREATE INDEX IF NOT EXISTS sessions_activity ON sessions (last_activity, conversation_id);
 CREATE TABLE IF NOT EXISTS messages (
-    user_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
-    timestamp REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}'
+    conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+    timestamp REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}', speaker_id TEXT, speaker_name TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS messages_user_seq ON messages (user_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_conversation_seq ON messages (conversation_id, seq);
+CREATE TABLE IF NOT EXISTS people (person TEXT PRIMARY KEY, conversation TEXT NOT NULL, people TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
 """
-SESSION_COLUMNS = "user_id, persona, created_at, last_activity, message_count, metadata"
-MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata"
+SESSION_COLUMNS = "conversation_id, persona, created_at, last_activity, message_count, metadata"
+MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata, speaker_id, speaker_name"
+
+#: Schema 0 (one session per user id) → 1: conversations, a speaker per message, people and tokens.
+_FROM_0 = """
+ALTER TABLE sessions RENAME COLUMN user_id TO conversation_id;
+ALTER TABLE messages RENAME COLUMN user_id TO conversation_id;
+ALTER TABLE messages ADD COLUMN speaker_id TEXT;
+ALTER TABLE messages ADD COLUMN speaker_name TEXT;
+DROP INDEX IF EXISTS messages_user_seq;
+"""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the open file to SCHEMA_VERSION in one transaction; the version it had (idempotent)."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew("The SQLite file", found)
+    if found == SCHEMA_VERSION:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+        if "user_id" in columns:  # a schema 0 file (a new file has no table yet)
+            for statement in filter(str.strip, _FROM_0.split(";")):
+                conn.execute(statement)
+            _backfill_speakers(conn)
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+def _backfill_speakers(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT rowid, conversation_id, metadata FROM messages WHERE role = 'user'").fetchall()
+    updates = [
+        (speaker, rowid)
+        for rowid, conversation, meta in rows
+        if (speaker := legacy_speaker(conversation, metadata_of(meta)))
+    ]
+    conn.executemany("UPDATE messages SET speaker_id = ? WHERE rowid = ?", updates)
 
 
 def storable(text: str) -> str | bytes:
@@ -39,16 +86,35 @@ def dump(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
 
 
+def message_row(conversation_id: str, seq: int, m: Message) -> tuple[Any, ...]:
+    """A message as the INSERT of `insert_messages` binds it."""
+    name = None if m.speaker_name is None else storable(m.speaker_name)
+    return (conversation_id, seq, m.role, storable(m.content), m.timestamp, dump(m.metadata), m.speaker_id, name)
+
+
+INSERT_MESSAGE = f"INSERT INTO messages (conversation_id, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_SESSION = f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def session_row(session: Session) -> tuple[Any, ...]:
+    return (
+        session.conversation_id, session.persona, session.created_at, session.last_activity,
+        session.message_count, dump(session.metadata),
+    )  # fmt: skip
+
+
 def message_of(row: tuple[Any, ...]) -> Message:
-    seq, role, content, timestamp, metadata = row
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", "surrogatepass")
-    return Message(role, content, timestamp, metadata_of(metadata), seq)
+    seq, role, content, timestamp, metadata, speaker_id, speaker_name = row
+    return Message(role, _text(content), timestamp, metadata_of(metadata), seq, speaker_id, _text(speaker_name))
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
 def session_of(row: tuple[Any, ...]) -> Session:
-    user_id, persona, created_at, last_activity, message_count, metadata = row
-    return Session(user_id, persona, created_at, last_activity, message_count, metadata_of(metadata))
+    conversation_id, persona, created_at, last_activity, message_count, metadata = row
+    return Session(conversation_id, persona, created_at, last_activity, message_count, metadata_of(metadata))
 
 
 def metadata_of(text: str) -> dict[str, Any]:

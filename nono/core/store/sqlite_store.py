@@ -9,6 +9,7 @@ transaction can never interleave with another from this process, without any loc
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -18,15 +19,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store.base import Context, PersonRecord, Rewrite
 from nono.core.store.common import OutageGuard, lower_bound
 from nono.core.store.sqlite_rows import (
+    INSERT_MESSAGE,
+    INSERT_SESSION,
     MESSAGE_COLUMNS,
-    SCHEMA,
     SESSION_COLUMNS,
-    dump,
     message_of,
+    message_row,
+    migrate,
     session_of,
-    storable,
+    session_row,
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -35,7 +39,7 @@ T = TypeVar("T")
 
 
 class SQLiteStore:
-    """Sessions and histories in one SQLite file (created with its parent directory if missing)."""
+    """Conversations, histories, links and tokens in one SQLite file (created with its parent directory if missing)."""
 
     def __init__(
         self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0,
@@ -46,6 +50,7 @@ class SQLiteStore:
         self._clock = clock
         self._busy_ms = max(0, round(busy_timeout * 1000))
         self._conn: sqlite3.Connection | None = None
+        self._found_version = 0  # the schema version the file had when this store first opened it
         # "database is locked", disk I/O, an unreadable or corrupt file: the user can only retry. After a
         # failure the file is reopened on the next call, in case it was replaced or restored.
         self._guard = OutageGuard(
@@ -58,34 +63,41 @@ class SQLiteStore:
 
     # -- reads --------------------------------------------------------------------------
 
-    async def load_context(self, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
+    async def migrate(self) -> int:
+        """Bring the file to the current schema (done on opening it); the version it had."""
+        return await self._call("migrate", lambda conn: self._found_version)
+
+    async def load_context(self, conversation_id: str, limit: int) -> Context:
         """The session and the newest `limit` messages (oldest first): only the window is read."""
-        return await self._call("load_context", self._read, self._load_context, user_id, limit)
+        return await self._call("load_context", self._read, self._load_context, conversation_id, limit)
 
-    def _load_context(self, conn: sqlite3.Connection, user_id: str, limit: int) -> tuple[Session | None, list[Message]]:
-        session = self._live_session(conn, user_id)
+    def _load_context(self, conn: sqlite3.Connection, conversation_id: str, limit: int) -> Context:
+        linked = conn.execute("SELECT conversation FROM people WHERE person = ?", (conversation_id,)).fetchone()
+        if linked is not None:
+            conversation_id = linked[0]
+        session = self._live_session(conn, conversation_id)
         if session is None or limit <= 0:
-            return session, []
+            return Context(session, [], conversation_id)
         rows = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
-            (user_id, limit),
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+            (conversation_id, limit),
         ).fetchall()
-        return session, [message_of(row) for row in reversed(rows)]
+        return Context(session, [message_of(row) for row in reversed(rows)], conversation_id)
 
-    async def get_session(self, user_id: str) -> Session | None:
+    async def get_session(self, conversation_id: str) -> Session | None:
         """The user's session, or None when there is none (never created, reset, or expired)."""
-        return await self._call("get_session", self._read, self._live_session, user_id)
+        return await self._call("get_session", self._read, self._live_session, conversation_id)
 
-    async def history(self, user_id: str, limit: int, before: int | None = None) -> list[Message]:
+    async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
-        return await self._call("history", self._read, self._history, user_id, limit, before)
+        return await self._call("history", self._read, self._history, conversation_id, limit, before)
 
-    def _history(self, conn: sqlite3.Connection, user_id: str, limit: int, before: int | None) -> list[Message]:
-        if limit <= 0 or not self._is_live(conn, user_id):
+    def _history(self, conn: sqlite3.Connection, conversation_id: str, limit: int, before: int | None) -> list[Message]:
+        if limit <= 0 or not self._is_live(conn, conversation_id):
             return []
         rows = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (user_id, 2**62 if before is None else before, limit),
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (conversation_id, 2**62 if before is None else before, limit),
         ).fetchall()
         return [message_of(row) for row in reversed(rows)]
 
@@ -96,7 +108,7 @@ class SQLiteStore:
             lowest = lower_bound(since, self.history_ttl, self._clock)
             rows = conn.execute(
                 f"SELECT {SESSION_COLUMNS} FROM sessions WHERE last_activity >= ? "
-                "ORDER BY last_activity DESC, user_id DESC LIMIT ? OFFSET ?",
+                "ORDER BY last_activity DESC, conversation_id DESC LIMIT ? OFFSET ?",
                 (lowest, max(0, limit), max(0, offset)),
             ).fetchall()
             return ActivePage([session_of(row) for row in rows], self._count_active(conn, lowest))
@@ -112,13 +124,17 @@ class SQLiteStore:
     def _count_active(conn: sqlite3.Connection, lowest: float) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM sessions WHERE last_activity >= ?", (lowest,)).fetchone()[0])
 
-    def _is_live(self, conn: sqlite3.Connection, user_id: str) -> bool:
+    def _is_live(self, conn: sqlite3.Connection, conversation_id: str) -> bool:
         """Whether the user has a session that has not expired (without building it)."""
-        row = conn.execute("SELECT last_activity FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        row = conn.execute(
+            "SELECT last_activity FROM sessions WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()
         return row is not None and row[0] >= self._oldest_live()
 
-    def _live_session(self, conn: sqlite3.Connection, user_id: str) -> Session | None:
-        row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+    def _live_session(self, conn: sqlite3.Connection, conversation_id: str) -> Session | None:
+        row = conn.execute(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()
         if row is None or row[3] < self._oldest_live():
             return None  # an expired session reads as gone; the next write purges it
         return session_of(row)
@@ -129,35 +145,37 @@ class SQLiteStore:
 
     # -- writes -------------------------------------------------------------------------
 
-    async def set_persona(self, user_id: str, persona: str, now: float) -> Session:
+    async def set_persona(self, conversation_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
-        return await self._call("set_persona", self._write, now, self._activity, user_id, persona, now, True)
+        return await self._call("set_persona", self._write, now, self._activity, conversation_id, persona, now, True)
 
-    async def touch(self, user_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None) -> Session:
+    async def touch(
+        self, conversation_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None
+    ) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        return await self._call("touch", self._write, now, self._activity, user_id, persona, now, False, 0, metadata)
+        return await self._call(
+            "touch", self._write, now, self._activity, conversation_id, persona, now, False, 0, metadata
+        )
 
-    async def append_turn(self, user_id: str, persona: str, messages: list[Message], now: float) -> Session:
+    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
 
         def append(conn: sqlite3.Connection) -> Session:
-            last = conn.execute("SELECT MAX(seq) FROM messages WHERE user_id = ?", (user_id,)).fetchone()[0]
+            last = conn.execute(
+                "SELECT MAX(seq) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()[0]
             first = 0 if last is None else last + 1
             conn.executemany(
-                f"INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (user_id, first + i, m.role, storable(m.content), m.timestamp, dump(m.metadata))
-                    for i, m in enumerate(messages)
-                ],
+                INSERT_MESSAGE, [message_row(conversation_id, first + i, m) for i, m in enumerate(messages)]
             )
-            return self._activity(conn, user_id, persona, now, False, len(messages))
+            return self._activity(conn, conversation_id, persona, now, False, len(messages))
 
         return await self._call("append_turn", self._write, now, append)
 
     def _activity(
         self,
         conn: sqlite3.Connection,
-        user_id: str,
+        conversation_id: str,
         persona: str,
         now: float,
         persona_wins: bool = False,
@@ -165,29 +183,91 @@ class SQLiteStore:
         metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Upsert the session as active at `now` (inside the caller's transaction)."""
-        row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?", (user_id,)).fetchone()
+        row = conn.execute(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()
         if row is None:
-            session = Session(user_id, persona, now, now, added, dict(metadata or {}))
+            session = Session(conversation_id, persona, now, now, added, dict(metadata or {}))
         else:
             old = session_of(row)
             persona = persona if persona_wins else old.persona
             merged = {**old.metadata, **(metadata or {})}
-            session = Session(user_id, persona, old.created_at, now, old.message_count + added, merged)
-        conn.execute(
-            f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            (user_id, session.persona, session.created_at, now, session.message_count, dump(session.metadata)),
-        )
+            session = Session(conversation_id, persona, old.created_at, now, old.message_count + added, merged)
+        conn.execute(INSERT_SESSION, session_row(session))
         return session
 
-    async def clear(self, user_id: str) -> bool:
+    async def clear(self, conversation_id: str) -> bool:
         """Forget the user's session and history; True if there was anything to forget."""
 
         def clear(conn: sqlite3.Connection) -> bool:
-            messages = conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
-            sessions = conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+            messages = conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,)).rowcount
+            sessions = conn.execute("DELETE FROM sessions WHERE conversation_id = ?", (conversation_id,)).rowcount
             return bool(messages or sessions)
 
         return await self._call("clear", self._write, None, clear)
+
+    # -- links and tokens ---------------------------------------------------------------
+
+    async def person(self, person: str) -> PersonRecord | None:
+        """The person's link record, or None when they are linked with nobody."""
+
+        def read(conn: sqlite3.Connection) -> PersonRecord | None:
+            row = conn.execute("SELECT conversation, people FROM people WHERE person = ?", (person,)).fetchone()
+            return None if row is None else PersonRecord(person, row[0], tuple(json.loads(row[1])))
+
+        return await self._call("person", self._read, read)
+
+    async def rewrite(self, change: Rewrite, now: float) -> None:
+        """Apply a link or unlink in one transaction."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            for conversation_id, state in change.conversations.items():
+                conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+                conn.execute("DELETE FROM sessions WHERE conversation_id = ?", (conversation_id,))
+                if state is not None:
+                    session, messages = state
+                    conn.execute(INSERT_SESSION, session_row(session))
+                    conn.executemany(
+                        INSERT_MESSAGE, [message_row(conversation_id, i, m) for i, m in enumerate(messages)]
+                    )
+            for person, record in change.people.items():
+                if record is None:
+                    conn.execute("DELETE FROM people WHERE person = ?", (person,))
+                else:
+                    row = (person, record.conversation, json.dumps(list(record.people)))
+                    conn.execute("INSERT OR REPLACE INTO people (person, conversation, people) VALUES (?, ?, ?)", row)
+
+        await self._call("rewrite", self._write, now, apply)
+
+    async def put_token(self, key: str, value: str, expires_at: float) -> None:
+        """Keep `value` under `key` until `expires_at`; expired tokens are swept on the way."""
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (self._clock(),))
+            conn.execute(
+                "INSERT OR REPLACE INTO tokens (key, value, expires_at) VALUES (?, ?, ?)", (key, value, expires_at)
+            )
+
+        await self._call("put_token", self._write, None, put)
+
+    async def take_token(self, key: str, now: float) -> str | None:
+        """The unexpired value under `key`, deleted in the same transaction."""
+
+        def take(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value, expires_at FROM tokens WHERE key = ?", (key,)).fetchone()
+            conn.execute("DELETE FROM tokens WHERE key = ?", (key,))
+            return row[0] if row is not None and row[1] > now else None
+
+        return await self._call("take_token", self._write, None, take)
+
+    async def get_token(self, key: str, now: float) -> str | None:
+        """The unexpired value under `key`."""
+
+        def get(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM tokens WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._call("get_token", self._read, get)
 
     # -- health and lifecycle -------------------------------------------------------------
 
@@ -246,8 +326,8 @@ class SQLiteStore:
 
     def _purge_expired(self, conn: sqlite3.Connection, cutoff: float) -> None:
         """Delete users idle since before `cutoff` (cheap: both lookups use an index)."""
-        expired = "SELECT user_id FROM sessions WHERE last_activity < ?"
-        conn.execute(f"DELETE FROM messages WHERE user_id IN ({expired})", (cutoff,))
+        expired = "SELECT conversation_id FROM sessions WHERE last_activity < ?"
+        conn.execute(f"DELETE FROM messages WHERE conversation_id IN ({expired})", (cutoff,))
         conn.execute("DELETE FROM sessions WHERE last_activity < ?", (cutoff,))
 
     def _connection(self) -> sqlite3.Connection:
@@ -259,7 +339,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
-                conn.executescript(SCHEMA)
+                self._found_version = migrate(conn)
             except BaseException:
                 conn.close()
                 raise
