@@ -43,3 +43,27 @@ async def test_unexpected_failure_gets_a_generic_line_and_is_logged(chat, fake_l
     await run_terminal(chat, USER, stdin, stdout)
     assert "model is unavailable" in stdout.getvalue()
     assert await chat.history(USER) == []
+
+
+async def test_link_from_the_terminal_joins_it_with_a_telegram_private_chat(chat, fake_llm):
+    from nono.core.people import Conversation, Speaker
+
+    telegram = Speaker.of("telegram:77", "Alice T")
+    fake_llm.enqueue("noted")
+    await chat.reply(Conversation.private_of(telegram.person), "my boat is called Nina", speaker=telegram)
+    stdout = io.StringIO()
+    await run_terminal(chat, USER, io.StringIO("/link\n"), stdout)
+    code = stdout.getvalue().split("Your link code: ", 1)[1].split()[0]
+
+    proposal = await chat.links.propose(telegram, code)  # typed as /link CODE in the Telegram private chat
+    await chat.links.confirm(telegram.person, proposal.id)
+    stdout = io.StringIO()
+    fake_llm.enqueue("Nina!")
+    await run_terminal(chat, USER, io.StringIO("/link\n/link yes\nwhat is my boat called?\n/unlink\n"), stdout)
+
+    out = stdout.getvalue()
+    assert "Link this account with Telegram account “Alice T” (telegram:77)?" in out
+    assert "Linked with Telegram account “Alice T” (telegram:77)" in out
+    assert "my boat is called Nina" in "\n".join(m.content for m in fake_llm.history[-1].messages)
+    assert "Send /unlink yes to confirm." in out
+    assert set(await chat.links.linked(USER)) == {USER, telegram.person}

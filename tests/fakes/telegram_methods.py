@@ -33,6 +33,17 @@ _COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _BOT_COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+_ADMIN_RIGHTS = (
+    "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+    "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories",
+)  # fmt: skip
+#: The fields a ChatMember of each status carries besides `status` and `user`.
+MEMBER_FIELDS: dict[str, dict[str, Any]] = {
+    "member": {},
+    "administrator": dict.fromkeys(_ADMIN_RIGHTS, False) | {"can_manage_chat": True},
+    "creator": {"is_anonymous": False},
+}
 
 
 class ApiError(Exception):
@@ -64,6 +75,7 @@ class BotApiMethods:
         self.commands: list[dict] = []
         self.webhook: dict[str, Any] | None = None
         self.allowed_updates: list[str] | None = None
+        self.members: dict[tuple[int, int], str] = {}  # (chat, user) -> status other than "member"
         self._ids: dict[int, itertools.count] = {}
 
     async def wait_updates(self, timeout: float) -> None:  # provided by the server
@@ -75,14 +87,48 @@ class BotApiMethods:
 
     # -- users' side ------------------------------------------------------------------------
 
-    def user_message(self, user: dict, chat: dict, text: str, *, reply_to: int | None = None) -> dict[str, Any]:
-        """A message from a person, with the entities Telegram's clients attach (commands, @mentions)."""
+    def user_message(
+        self, user: dict, chat: dict, text: str, *, reply_to: int | None = None, topic: int | None = None,
+        quote: str | None = None, via_bot: dict | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A message from a person, with the entities Telegram's clients attach (commands, @mentions).
+
+        `topic`: written in that forum topic (Telegram then makes it a reply to the topic's first
+        message unless it replies to another); `quote`: the part of the replied message quoted;
+        `via_bot`: sent through that inline bot.
+        """
         entities = [_entity("bot_command", text, m) for m in _COMMAND.finditer(text)]
         entities += [_entity("mention", text, m) for m in _MENTION.finditer(text)]
         message = self._new_message(chat, user, text, sorted(entities, key=lambda e: e["offset"]))
+        if topic is not None:
+            assert chat.get("is_forum"), "topics exist in forum supergroups only"
+            message.update(message_thread_id=topic, is_topic_message=True)
+            reply_to = topic if reply_to is None else reply_to
         if reply_to is not None:
             message["reply_to_message"] = self._quoted(chat["id"], reply_to)
+        if quote is not None:
+            replied = message["reply_to_message"].get("text", "")
+            assert quote in replied, "a quote is a part of the replied message"
+            message["quote"] = {"text": quote, "position": utf16(replied[: replied.index(quote)]), "is_manual": True}
+        if via_bot is not None:
+            message["via_bot"] = via_bot
         return message
+
+    def add_topic(self, chat: dict, name: str, creator: dict) -> int:
+        """`creator` opens a forum topic in `chat`; returns its thread id (its first message's id, as in Telegram)."""
+        assert chat.get("is_forum"), "topics exist in forum supergroups only"
+        ids = self._ids.setdefault(chat["id"], itertools.count(1))
+        thread = next(ids)
+        self.messages[(chat["id"], thread)] = {
+            "message_id": thread, "date": int(time.time()), "chat": chat, "from": creator,
+            "message_thread_id": thread, "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }  # fmt: skip
+        return thread
+
+    def set_member(self, chat_id: int, user_id: int, status: str) -> None:
+        """`user_id`'s status in a group: member (the default), administrator or creator."""
+        assert status in MEMBER_FIELDS, f"unknown member status {status!r}"
+        self.members[(chat_id, user_id)] = status
 
     def pending_updates(self) -> list[dict[str, Any]]:
         allowed = self.allowed_updates
@@ -184,6 +230,14 @@ class BotApiMethods:
     async def api_getMyCommands(self, params: dict) -> list[dict]:
         return copy.deepcopy(self.commands)
 
+    async def api_getChatMember(self, params: dict) -> dict:
+        chat = self._chat(params)
+        user = self.users.get(_int(params, "user_id"))
+        if user is None:
+            raise bad("PARTICIPANT_ID_INVALID")
+        status = self.members.get((chat["id"], user["id"]), "member")
+        return {"status": status, "user": copy.deepcopy(user), **MEMBER_FIELDS[status]}
+
     async def api_answerCallbackQuery(self, params: dict) -> bool:
         query_id = _str(params, "callback_query_id")
         if self.queries.get(query_id, True) is not False:
@@ -266,6 +320,8 @@ class BotApiMethods:
                 raise bad("message to be replied not found")
         if "message_thread_id" in params:
             message["message_thread_id"] = _int(params, "message_thread_id")
+            if message["chat"].get("is_forum"):
+                message["is_topic_message"] = True
 
     def _new_message(self, chat: dict, sender: dict, text: str, entities: list[dict]) -> dict:
         ids = self._ids.setdefault(chat["id"], itertools.count(1))

@@ -83,8 +83,10 @@ class FakeTelegram(BotApiMethods):
 
     # -- the people in the chats ----------------------------------------------------------
 
-    def add_user(self, user_id: int, first_name: str, username: str | None = None) -> dict[str, Any]:
-        user = {"id": user_id, "is_bot": False, "first_name": first_name}
+    def add_user(
+        self, user_id: int, first_name: str, username: str | None = None, *, is_bot: bool = False
+    ) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": is_bot, "first_name": first_name}
         if username:
             user["username"] = username
         self.users[user_id] = user
@@ -92,14 +94,17 @@ class FakeTelegram(BotApiMethods):
         self.chats[user_id] = chat
         return user
 
-    def add_group(self, chat_id: int, title: str, kind: str = "supergroup") -> dict[str, Any]:
+    def add_group(self, chat_id: int, title: str, kind: str = "supergroup", *, forum: bool = False) -> dict[str, Any]:
         assert chat_id < 0, "group and supergroup ids are negative in the Bot API"
         self.chats[chat_id] = {"id": chat_id, "type": kind, "title": title}
+        if forum:
+            assert kind == "supergroup", "only supergroups have forum topics"
+            self.chats[chat_id]["is_forum"] = True
         return self.chats[chat_id]
 
-    def say(self, user: dict, chat: dict, text: str, *, reply_to: int | None = None) -> dict[str, Any]:
-        """`user` writes `text` in `chat` (optionally replying to a message); returns the Message."""
-        message = self.user_message(user, chat, text, reply_to=reply_to)
+    def say(self, user: dict, chat: dict, text: str, **details: Any) -> dict[str, Any]:
+        """`user` writes `text` in `chat`; `details` as for `user_message` (reply_to, topic…). Returns the Message."""
+        message = self.user_message(user, chat, text, **details)
         self.push({"message": message})
         return message
 
@@ -131,10 +136,12 @@ class FakeTelegram(BotApiMethods):
 
     def shown(self, chat_id: int) -> list[str]:
         """The texts of the bot's messages in a chat, as the user sees them now (after edits and deletions)."""
-        return [m["text"] for (c, _), m in sorted(self.messages.items()) if c == chat_id and m["from"] == self.bot]
+        return [m["text"] for m in self.bot_messages(chat_id)]
 
     def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
-        return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id and m["from"] == self.bot]
+        """The bot's text messages in a chat (not service messages, such as a topic it opened)."""
+        messages = sorted(self.messages.items())
+        return [m for (c, _), m in messages if c == chat_id and m["from"] == self.bot and "text" in m]
 
     def inject(
         self,

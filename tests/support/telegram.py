@@ -1,6 +1,7 @@
 """The one home of the Telegram fixtures (a pytest plugin, loaded by tests/conftest.py).
 
-`tg` is the loopback Bot API (tests/fakes) with Alice, Bob, Carol and a group.
+`tg` is the loopback Bot API (tests/fakes) with Alice, Bob, Carol, another bot (Robot), a group
+and a forum supergroup (topics opened with `tg.add_topic`).
 `telegram_bot(**settings)` runs the real adapter (`nono.adapters.telegram.running`, long
 polling by default) on the test's `chat` fixture, with the token and Bot API server pointed at
 `tg`; it yields the running `TelegramPart`.
@@ -22,7 +23,9 @@ from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
 from tests.support.settings import make_settings
 
 ALICE, BOB, CAROL = 1001, 1002, 1003
+ROBOT = 2001  # another bot: Nono never answers it
 GROUP = -1001234567890
+FORUM = -1009876543210
 
 
 def telegram_values(tg: FakeTelegram) -> dict[str, Any]:
@@ -42,7 +45,9 @@ async def tg(ptb_timedelta: None) -> AsyncIterator[FakeTelegram]:
         fake.add_user(ALICE, "Alice", "alice")
         fake.add_user(BOB, "Bob", "bob")
         fake.add_user(CAROL, "Carol")
+        fake.add_user(ROBOT, "Robot", "robot_bot", is_bot=True)
         fake.add_group(GROUP, "Nono Club")
+        fake.add_group(FORUM, "Nono Forum", forum=True)
         yield fake
 
 

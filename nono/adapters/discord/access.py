@@ -1,7 +1,9 @@
-"""Who Nono answers on Discord, when, and under which conversation id.
+"""Who Nono answers on Discord, when, in which conversation, and what the model reads.
 
 Pure decisions on discord.py objects: whether a message is addressed to the bot, whether its
-author passes the allowlists, the user id of the conversation, and the prompt text.
+author passes the allowlists, which conversation a message belongs to, and the prompt text.
+The scope policy itself (a place and a person → a conversation) is the core's; here a Discord
+channel or thread only becomes a `Place`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Literal
 import discord
 from pydantic import SecretStr
 
+from nono.core.people import Conversation, Place, Scope, Speaker, group_conversation
+
 log = logging.getLogger(__name__)
 
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
@@ -25,11 +29,14 @@ class DiscordOptions:
 
     channels: frozenset[int] = frozenset()
     guild_ids: tuple[int, ...] = ()
-    memory_scope: Literal["user", "channel"] = "user"
+    #: In a server channel: one conversation per person (`person`) or one everybody there shares (`channel`).
+    memory_scope: Literal["person", "channel"] = "person"
     allowed_guilds: frozenset[int] = frozenset()
     allowed_roles: frozenset[int] = frozenset()
     allowed_users: frozenset[int] = frozenset()
     edit_interval: float = 1.0
+    #: How many messages up a reply's chain go into the prompt as quoted context (0: none).
+    reply_chain_depth: int = 5
     #: Only `running` needs it: a bot built for tests never logs in.
     token: SecretStr | None = None
 
@@ -69,17 +76,31 @@ def _replies_to_me(message: discord.Message, me: discord.ClientUser) -> bool:
     return isinstance(target, discord.Message) and target.author.id == me.id
 
 
-def conversation_id(
-    author: discord.abc.User, channel_id: int, in_guild: bool, scope: Literal["user", "channel"]
-) -> str:
-    """`discord:<user>`; with channel scope, a server channel shares `discord:channel:<id>`."""
-    if scope == "channel" and in_guild:
-        return f"discord:channel:{channel_id}"
-    return f"discord:{author.id}"
+def person_of(user: discord.abc.User) -> str:
+    """The person id of a Discord account."""
+    return f"discord:{user.id}"
 
 
-def prompt_text(message: discord.Message, me: discord.ClientUser, scope: Literal["user", "channel"]) -> str:
-    """The message as the model should read it: Nono's mention removed, other mentions as names."""
+def speaker_of(user: discord.abc.User) -> Speaker:
+    """Who speaks: the Discord account, named as people see it there (server nickname, else display name)."""
+    return Speaker.of(person_of(user), user.display_name)
+
+
+def conversation_of(
+    user: discord.abc.User, channel_id: int, in_guild: bool, scope: Literal["person", "channel"]
+) -> Conversation:
+    """A DM is the person's private conversation; a server channel or thread is a place (its own, for a thread)."""
+    if not in_guild:
+        return Conversation.private_of(person_of(user))
+    place = Place("discord", f"channel:{channel_id}")
+    return group_conversation(place, person_of(user), Scope.SHARED if scope == "channel" else Scope.PERSON)
+
+
+def prompt_text(message: discord.Message, me: discord.ClientUser) -> str:
+    """The message as the model should read it: Nono's mention removed, other mentions as names.
+
+    Who said it is not added here: the core names speakers where several people share a conversation.
+    """
     text = re.sub(rf"<@!?{me.id}>", "", message.content)
     own_role = message.guild.self_role if message.guild is not None else None
     if own_role is not None:
@@ -89,11 +110,7 @@ def prompt_text(message: discord.Message, me: discord.ClientUser, scope: Literal
             text = re.sub(rf"<@!?{user.id}>", f"@{user.display_name}", text)
     for role in message.role_mentions:
         text = text.replace(role.mention, f"@{role.name}")
-    text = text.strip()
-    if text and scope == "channel" and message.guild is not None:
-        # One conversation, several people: the model needs to know who is speaking.
-        text = f"{message.author.display_name}: {text}"
-    return text
+    return text.strip()
 
 
 class AccessPolicy:

@@ -12,12 +12,16 @@ from discord.ext import commands
 from nono.adapters.discord.access import (
     AccessPolicy,
     DiscordOptions,
-    conversation_id,
+    conversation_of,
     is_addressed,
     prompt_text,
+    speaker_of,
 )
+from nono.adapters.discord.context import ArrivalOrder, reply_chain
 from nono.adapters.discord.render import ReplyRenderer, send_short_reply
 from nono.core.chat import ChatService
+from nono.core.memory import Quote
+from nono.core.reply import Reply
 from nono.core.wording import REFUSAL
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class Conversation(commands.Cog):
         self.access = access
         self.renderer = renderer
         self.refusals = RefusalMemory()
+        self.arrivals = ArrivalOrder()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -81,10 +86,17 @@ class Conversation(commands.Cog):
         in_guild = message.guild is not None
         if in_guild and not self._may_answer_in(message):
             return
-        scope = self.options.memory_scope
-        user_id = conversation_id(message.author, message.channel.id, in_guild, scope)
-        # Take the place in line before any await: one user's messages are answered in order.
-        reply = self.chat.stream(user_id, prompt_text(message, me, scope), metadata=_metadata(message))
+        conversation = conversation_of(message.author, message.channel.id, in_guild, self.options.memory_scope)
+        text = prompt_text(message, me)
+
+        def start(quotes: list[Quote]) -> Reply:
+            speaker = speaker_of(message.author)
+            return self.chat.stream(conversation, text, speaker=speaker, quotes=quotes, metadata=_metadata(message))
+
+        # The turn takes its place in the conversation's line in arrival order, even if the reply
+        # chain had to be fetched first: one conversation's messages are answered in order.
+        quoted = reply_chain(message, me, self.options.reply_chain_depth)
+        reply = await self.arrivals.start(conversation.id, quoted, start)
         async with reply:  # whatever happens, the place in line is given back
             if not in_guild and not await self.access.allows_dm(message.author, self.bot):
                 await reply.aclose()

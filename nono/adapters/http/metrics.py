@@ -15,7 +15,7 @@ from nono.core.turns import TurnRecord
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-# REST callers choose their platform name; keep label values to a known set.
+# Stored ids may name any platform (the core accepts any `platform:id`); keep label values to a known set.
 KNOWN_PLATFORMS = frozenset({"discord", "telegram", "terminal", "rest"})
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)

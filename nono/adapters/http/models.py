@@ -11,41 +11,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from nono.core.errors import InvalidUserId
+from nono.adapters.http.ids import WHITESPACE_CLASS, PersonId, RestPerson, UserId
 from nono.core.personas import PERSONA_NAME_PATTERN
-from nono.core.users import MAX_USER_ID_LENGTH, USER_ID_PATTERN, validate_user_id
 
 #: Request bodies (and WebSocket frames) larger than this are refused.
 MAX_BODY_BYTES = 64 * 1024
-#: The JSON Schema `format` naming Nono's user-id rule (printable `platform:id`).
-USER_ID_FORMAT = "nono-user-id"
-#: What Python's `\s` and `str.strip()` treat as whitespace, spelled out: JSON Schema patterns are
-#: ECMAScript regular expressions, whose `\s` differs (it lacks U+001C-U+001F and U+0085, adds U+FEFF).
-WHITESPACE_CLASS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-#: The core's user-id pattern with the same meaning in ECMAScript and Python.
-USER_ID_SCHEMA_PATTERN = "^" + USER_ID_PATTERN.replace(r"\s", WHITESPACE_CLASS) + "$"
 # Text must contain at least one character that is neither whitespace nor NUL (NULs are dropped).
 MESSAGE_PATTERN = f"[^{WHITESPACE_CLASS}\\x00]"
 #: Validation context key carrying MAX_MESSAGE_CHARS.
 MAX_CHARS = "max_message_chars"
-
-USER_ID_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_USER_ID_LENGTH,
-    "pattern": USER_ID_SCHEMA_PATTERN,
-    "format": USER_ID_FORMAT,
-    "description": "platform:id, printable, no whitespace (for example rest:alice or discord:1234)",
-    "examples": ["rest:alice"],
-}
-
-
-def check_user_id(value: str) -> str:
-    """Validate with the core's rule, reporting its own message."""
-    try:
-        return validate_user_id(value)
-    except InvalidUserId as exc:
-        raise PydanticCustomError("invalid_user_id", str(exc)) from None
 
 
 def _check_message(value: str, info: ValidationInfo) -> str:
@@ -62,7 +36,6 @@ def _integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-UserId = Annotated[str, AfterValidator(check_user_id), WithJsonSchema(USER_ID_SCHEMA)]
 MessageText = Annotated[
     str,
     AfterValidator(_check_message),
@@ -81,7 +54,7 @@ class StartSessionIn(_Strict):
 
 
 class ChatIn(_Strict):
-    user_id: UserId
+    user_id: RestPerson
     message: MessageText
     persona: PersonaName | None = Field(default=None, description="Switch to this persona first, like PUT …/persona")
 
@@ -94,6 +67,14 @@ class WsChatIn(_Strict):
     """One client frame on /ws/chat/{user_id}."""
 
     message: MessageText
+
+
+class LinkIn(_Strict):
+    # Its own example: the path's person is discord:1234, and a person linked with themselves is a 422.
+    other: PersonId = Field(
+        description="The person to link with (an operator's override: no codes, no confirmation)",
+        examples=["telegram:5678"],
+    )
 
 
 class TelegramUpdateIn(BaseModel):
@@ -129,8 +110,12 @@ class ReadyOut(BaseModel):
     checks: dict[str, Literal["ok", "failing"]]
 
 
+_HELD_IN = "The conversation holding the data (for a linked person's id, their linked private conversation)"
+
+
 class SessionOut(BaseModel):
-    user_id: str
+    conversation_id: str
+    user_id: str = Field(description="Deprecated: conversation_id under its old name, for old clients")
     persona: str
     created_at: float
     last_activity: float
@@ -139,7 +124,8 @@ class SessionOut(BaseModel):
 
 
 class ChatOut(BaseModel):
-    user_id: str
+    user_id: str = Field(description="The REST person who spoke (rest:<id>)")
+    conversation_id: str = Field(description=_HELD_IN)
     reply: str
     persona: str
     incomplete: bool
@@ -155,13 +141,15 @@ class MessageOut(BaseModel):
 
 
 class HistoryOut(BaseModel):
-    user_id: str
+    conversation_id: str = Field(description=_HELD_IN)
+    user_id: str = Field(description="The id as asked (the path's)")
     messages: list[MessageOut]
     next_before: int | None = Field(description="Pass as `before` for the previous page; null at the start")
 
 
 class ClearOut(BaseModel):
-    user_id: str
+    conversation_id: str = Field(description=_HELD_IN)
+    user_id: str = Field(description="The id as asked (the path's)")
     cleared: bool
 
 
@@ -189,6 +177,23 @@ class ActiveOut(BaseModel):
     limit: int
 
 
+class ConversationsOut(BaseModel):
+    conversations: list[SessionOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class PersonOut(BaseModel):
+    person_id: str
+    linked: list[str] = Field(description="The other people linked with this one (empty when none)")
+    conversation_id: str = Field(description="The person's private conversation (the linked one once linked)")
+
+
+class UnlinkOut(PersonOut):
+    unlinked: list[str] = Field(description="Everyone the person was linked with until now")
+
+
 class WebhookOut(BaseModel):
     ok: bool
 
@@ -211,8 +216,8 @@ class Problem(BaseModel):
     valid: list[str] | None = None
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (StartSessionIn, ChatIn, PersonaIn, WsChatIn, TelegramUpdateIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (StartSessionIn, ChatIn, PersonaIn, WsChatIn, LinkIn, TelegramUpdateIn)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     HealthOut, ReadyOut, SessionOut, ChatOut, HistoryOut, ClearOut, PersonasOut, ReloadOut, ActiveOut,
-    WebhookOut, Problem,
+    ConversationsOut, PersonOut, UnlinkOut, WebhookOut, Problem,
 )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 import nono
 from nono.adapters.http.errors import PROBLEM_JSON, Handler
-from nono.adapters.http.models import REQUEST_MODELS, RESPONSE_MODELS, USER_ID_SCHEMA
+from nono.adapters.http.ids import CONVERSATION_ID_SCHEMA, PERSON_ID_SCHEMA, USER_ID_SCHEMA
+from nono.adapters.http.models import REQUEST_MODELS, RESPONSE_MODELS
 
 REF = "#/components/schemas/{model}"
 
@@ -18,11 +20,12 @@ ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing or wrong admin token (`Authorization: Bearer <ADMIN_TOKEN>`)",
     403: "Refused: no ADMIN_TOKEN and the request is not addressed to localhost, or a wrong Telegram secret",
-    404: "Unknown persona, or not found",
+    404: "Unknown persona, no such conversation (history), the people are not linked (unlink), or not found",
     413: "The body is larger than 64 KiB",
     415: "The body is not declared as application/json",
     426: "Not a WebSocket handshake",
-    422: "Invalid input: unknown or mistyped fields, invalid user id, empty or too long message",
+    422: "Invalid input: unknown or mistyped fields, an invalid conversation, person or user id, "
+    "an empty or too long message",
     429: "Rate limited; see Retry-After",
     500: "Unexpected error (logged; no details are returned)",
     503: "The store or the model is unavailable; nothing was changed",
@@ -31,6 +34,15 @@ _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}},
     429: {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}},
 }
+#: How each path parameter is described, unless a route says otherwise.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "user_id": USER_ID_SCHEMA,
+    "conversation_id": CONVERSATION_ID_SCHEMA,
+    "person_id": PERSON_ID_SCHEMA,
+    "other_id": PERSON_ID_SCHEMA,
+}
+#: A `{name}` in a route's path.
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,14 @@ class RouteSpec:
     description: str = ""
     #: A security scheme replacing the admin token (the Telegram webhook's secret header).
     security: str | None = None
-    #: Operations that take this response's `user_id` as their path parameter (OpenAPI links).
+    #: Operations that take this response's `conversation_id` as their path parameter (OpenAPI links).
     links: tuple[str, ...] = ()
     #: Other documented non-problem responses, as (status, model): /ready's 503 report.
     also: tuple[tuple[int, type[BaseModel]], ...] = ()
+    #: Kept for old clients only (the session routes, aliases of the conversation routes).
+    deprecated: bool = False
+    #: Path parameters described unlike PATH_SCHEMAS says, as (name, schema): the WebSocket's REST person.
+    path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 def build_openapi(routes: list[RouteSpec], max_message_chars: int) -> dict[str, Any]:
@@ -99,6 +115,8 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": route.name, "summary": route.summary, "tags": [route.tag]}
     if route.description:
         op["description"] = route.description
+    if route.deprecated:
+        op["deprecated"] = True
     if route.security is not None:
         op["security"] = [{route.security: []}]
     elif route.public:
@@ -117,9 +135,9 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
 
 
 def _path_params(route: RouteSpec) -> list[dict[str, Any]]:
-    if "{user_id}" not in route.path:
-        return []
-    return [{"name": "user_id", "in": "path", "required": True, "schema": USER_ID_SCHEMA}]
+    schemas = {**PATH_SCHEMAS, **dict(route.path_schemas)}
+    names = PATH_PARAMETER.findall(route.path)
+    return [{"name": name, "in": "path", "required": True, "schema": schemas[name]} for name in names]
 
 
 def _query_params(route: RouteSpec) -> list[dict[str, Any]]:
@@ -149,8 +167,8 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 def _ok_response(route: RouteSpec) -> dict[str, Any]:
     response: dict[str, Any] = {"description": route.summary}
     if route.links:
-        user_id = {"user_id": "$response.body#/user_id"}
-        response["links"] = {name: {"operationId": name, "parameters": user_id} for name in route.links}
+        conversation = {"conversation_id": "$response.body#/conversation_id"}
+        response["links"] = {name: {"operationId": name, "parameters": conversation} for name in route.links}
     if isinstance(route.ok, dict):
         response["content"] = route.ok
     elif route.ok is not None:
@@ -164,7 +182,7 @@ def _error_responses(route: RouteSpec) -> dict[str, Any]:
         statuses |= {401, 403}
     if route.body is not None:
         statuses |= {400, 413, 415, 422}
-    if route.query is not None or "{user_id}" in route.path:
+    if route.query is not None or PATH_PARAMETER.search(route.path):
         statuses.add(422)
     problem = {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}}
     responses = {}

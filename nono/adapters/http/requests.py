@@ -1,4 +1,4 @@
-"""The app's state keys, and reading requests: JSON bodies and query strings into models, path user ids."""
+"""The app's state keys, and reading requests: JSON bodies and query strings into models, ids in paths."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from nono.adapters.http.models import MAX_CHARS
 from nono.adapters.http.options import HttpOptions
 from nono.adapters.parts import Feed, Part
 from nono.core.chat import ChatService
-from nono.core.users import validate_user_id
+from nono.core.users import validate_person_id, validate_user_id
 
 CHAT = web.AppKey("chat", ChatService)
 OPTIONS = web.AppKey("options", HttpOptions)
@@ -38,9 +38,15 @@ def chat_of(request: web.Request) -> ChatService:
     return request.app[CHAT]
 
 
-def path_user_id(request: web.Request) -> str:
-    """The `{user_id}` path segment, validated like every other user id (InvalidUserId → 422)."""
-    return validate_user_id(request.match_info["user_id"])
+def path_conversation_id(request: web.Request) -> str:
+    """The `{conversation_id}` path segment (`{user_id}` on the old routes), validated like any stored id (→ 422)."""
+    info = request.match_info
+    return validate_user_id(info["conversation_id"] if "conversation_id" in info else info["user_id"])
+
+
+def path_person(request: web.Request, name: str) -> str:
+    """A person id path segment (`{person_id}`, `{other_id}`), validated (InvalidUserId → 422)."""
+    return validate_person_id(request.match_info[name])
 
 
 def validation_context(request: web.Request) -> dict[str, Any]:

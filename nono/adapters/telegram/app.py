@@ -22,7 +22,9 @@ from telegram.ext import Application, ApplicationBuilder
 
 from nono.adapters.parts import Feed
 from nono.adapters.telegram.access import TelegramAccess
+from nono.adapters.telegram.gate import Gate
 from nono.adapters.telegram.handlers import BOT_COMMANDS, TelegramHandlers
+from nono.adapters.telegram.managers import ChatManagers
 from nono.adapters.telegram.options import TelegramOptions
 from nono.adapters.telegram.order import ConversationOrder
 from nono.adapters.telegram.outbox import Outbox
@@ -54,7 +56,7 @@ def build_telegram_application(chat: ChatService, options: TelegramOptions) -> A
         builder = builder.updater(None)  # updates arrive through the HTTP adapter instead
     app = builder.build()
     outbox = Outbox(app.bot, ChatPacer(options.edit_interval, global_rate=options.global_rate))
-    TelegramHandlers(chat, access, outbox).register(app)
+    TelegramHandlers(chat, Gate(access, outbox, ChatManagers(app.bot))).register(app)
     return app
 
 

@@ -16,7 +16,8 @@ class TelegramOptions:
 
     token: SecretStr
     base_url: str = DEFAULT_BASE_URL
-    memory_scope: Literal["user", "chat"] = "user"
+    #: Groups: one conversation per person there ("person"), or one everybody there shares ("chat").
+    memory_scope: Literal["person", "chat"] = "person"
     allowed_users: frozenset[int] = frozenset()
     allowed_chats: frozenset[int] = frozenset()
     #: Seconds between edits of one streamed answer (STREAM_EDIT_INTERVAL).

@@ -6,7 +6,7 @@ of the same person. This processor keeps a FIFO line per conversation: an update
 starts only when the previous one of that conversation has returned. Message handlers
 return as soon as the core has given the turn its place in line (the reply then streams in
 its own task), so a slow reply never blocks the next message from being queued, and the
-core's per-user line and backpressure still apply.
+core's per-conversation line and per-person backpressure still apply.
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ class Server:
         """What the bot posted in the channel (oldest first), as users see it now."""
         return [m for m in (channel or self.channel).history() if m.author.id == self.bot_id]
 
+    def open_thread(self, name: str, owner: simcord.MemberActor) -> simcord.ChannelHandle:
+        """A public thread in the channel, as a member opens one (SimCord has no actor verb for it)."""
+        thread = self.env.backend.create_thread(self.channel.id, name, owner.id)
+        return simcord.ChannelHandle(self.env, self.guild, thread)
+
 
 @pytest.fixture
 def discord_server(simcord_env: simcord.Env) -> Server:
@@ -114,7 +119,7 @@ def post_together(simcord_env: simcord.Env):
 
 @pytest.fixture
 def restart_bot(simcord_env: simcord.Env, chat: ChatService):
-    """`await restart_bot(**settings)`: swap in a bot configured with ids only known once the world exists."""
+    """`await restart_bot(**settings)`: swap in a new bot (ids only known once the world exists; an empty cache)."""
 
     async def restart(**values: object) -> NonoBot:
         bot = create_discord_bot(chat, discord_options(make_settings(**values)))

@@ -24,7 +24,7 @@ async def test_only_allowed_servers_are_answered(simcord_env, fake_llm: FakeLLM)
     home_channel, other_channel = home.create_text_channel("chat"), other.create_text_channel("chat")
     at_home, elsewhere = home.add_member(lena), other.add_member(lena)
     bot_id = simcord_env.bot.user.id
-    fake_llm.enqueue("Welcome home.")
+    fake_llm.enqueue(["Welcome home."])
 
     await elsewhere.send(other_channel, f"<@{bot_id}> hi")
     await at_home.send(home_channel, f"<@{bot_id}> hi")
@@ -39,7 +39,7 @@ async def test_allowed_roles_decide_who_is_answered_in_a_server(discord_server, 
     friends = server.guild.create_role("Friends of Nono")
     max_ = server.guild.add_member(server.env.create_user("max"), roles=[friends])
     await restart_bot(discord_allowed_roles=[friends.id])
-    fake_llm.enqueue("Hi Max.")
+    fake_llm.enqueue(["Hi Max."])
 
     await server.alice.send(server.channel, f"<@{server.bot_id}> hi")
     await max_.send(server.channel, f"<@{server.bot_id}> hi")
@@ -56,8 +56,8 @@ async def test_allowed_users_are_answered_everywhere_and_strangers_get_one_refus
 ):
     server = discord_server
     await restart_bot(discord_allowed_users=[server.alice.id])
-    fake_llm.enqueue("Hi Alice.")
-    fake_llm.enqueue("Hi again, Alice.")
+    fake_llm.enqueue(["Hi Alice."])
+    fake_llm.enqueue(["Hi again, Alice."])
 
     await server.alice.send(server.channel, f"<@{server.bot_id}> hi")
     await server.bob.send(server.channel, f"<@{server.bot_id}> hi")
@@ -76,7 +76,7 @@ async def test_members_of_an_allowed_server_may_dm(simcord_env, fake_llm: FakeLL
     home = simcord_env.create_guild("Home", id=ALLOWED_GUILD)
     member = home.add_member(simcord_env.create_user("nina"))
     stranger = simcord_env.create_user("oscar")
-    fake_llm.enqueue("Hi Nina.")
+    fake_llm.enqueue(["Hi Nina."])
 
     await member.send_dm("hello")
     await stranger.send_dm("hello")
@@ -88,7 +88,7 @@ async def test_members_of_an_allowed_server_may_dm(simcord_env, fake_llm: FakeLL
 
 async def test_without_allowlists_everyone_is_answered(simcord_env, fake_llm: FakeLLM):
     paul = simcord_env.create_user("paul")
-    fake_llm.enqueue("Hi Paul.")
+    fake_llm.enqueue(["Hi Paul."])
 
     await paul.send_dm("hello")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import discord
 import pytest
 
 from nono.core.commands import COMMANDS
-from nono.core.errors import UnknownPersona
+from nono.core.errors import NotAllowed, UnknownPersona
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
+from nono.core.wording import MANAGERS_ONLY
 
 GUILD_ID = 1_111_111_111_111_111_111
 
@@ -19,7 +21,7 @@ def _shown(result) -> str:
 
 async def test_persona_switch_changes_the_system_prompt_the_model_gets(discord_server, fake_llm, registry):
     server = discord_server
-    fake_llm.enqueue("Arr, a fine question, matey!")
+    fake_llm.enqueue(["Arr, a fine question, matey!"])
 
     switched = await server.alice.slash(server.channel, "persona", name="pirate")
     await server.alice.send(server.channel, f"<@{server.bot_id}> what is the sea?")
@@ -60,7 +62,7 @@ async def test_an_unknown_persona_is_answered_privately_with_the_valid_names(dis
 
 async def test_reset_then_history_shows_nothing(discord_server, fake_llm: FakeLLM, chat):
     server = discord_server
-    fake_llm.enqueue("Hello Alice.")
+    fake_llm.enqueue(["Hello Alice."])
     await server.alice.send(server.channel, f"<@{server.bot_id}> hello")
     before = await server.alice.slash(server.channel, "history")
 
@@ -70,13 +72,13 @@ async def test_reset_then_history_shows_nothing(discord_server, fake_llm: FakeLL
     assert _shown(before) == "You: hello\nNono: Hello Alice."
     assert reset.ephemeral and _shown(reset) == "Done: I've forgotten our conversation."
     assert after.ephemeral and _shown(after) == "No messages yet."
-    assert await chat.history(f"discord:{server.alice.id}") == []
+    assert await chat.history(f"discord:channel:{server.channel.id}:person:{server.alice.id}") == []
 
 
 async def test_history_is_private_and_only_the_askers(discord_server, fake_llm: FakeLLM):
     server = discord_server
-    fake_llm.enqueue("Answer one.")
-    fake_llm.enqueue("Answer two.")
+    fake_llm.enqueue(["Answer one."])
+    fake_llm.enqueue(["Answer two."])
     await server.alice.send(server.channel, f"<@{server.bot_id}> alice asks")
     await server.bob.send(server.channel, f"<@{server.bot_id}> bob asks")
 
@@ -111,15 +113,45 @@ async def test_help_lists_every_command(simcord_env):
 
 
 @pytest.mark.discord_settings(discord_memory_scope="channel")
-async def test_channel_scope_commands_act_on_the_channels_conversation(discord_server, fake_llm, chat):
+async def test_in_a_shared_channel_only_managers_may_switch_the_persona_or_reset(
+    discord_server, fake_llm: FakeLLM, chat, registry, simcord_env
+):
     server = discord_server
-    fake_llm.enqueue("Ahoy, crew!")
-    await server.alice.slash(server.channel, "persona", name="pirate")
+    fake_llm.enqueue(["Hello everyone."])
+    await server.alice.send(server.channel, f"<@{server.bot_id}> hi all")
 
+    persona = await server.bob.slash(server.channel, "persona", name="pirate")
+    reset = await server.bob.slash(server.channel, "reset")
+
+    assert persona.ephemeral and _shown(persona) == MANAGERS_ONLY
+    assert reset.ephemeral and _shown(reset) == MANAGERS_ONLY
+    assert [type(e.original) for e in simcord_env.errors] == [NotAllowed, NotAllowed]
+    shared = f"discord:channel:{server.channel.id}"
+    assert (await chat.get_persona(shared)).name == registry.default
+    assert len(await chat.history(shared)) == 2
+
+
+@pytest.mark.discord_settings(discord_memory_scope="channel")
+async def test_a_manager_switches_a_shared_channels_persona_for_everyone_and_resets_it(
+    discord_server, fake_llm: FakeLLM, chat, registry, simcord_env
+):
+    server = discord_server
+    mods = server.guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True))
+    mia = server.guild.add_member(simcord_env.create_user("mia", global_name="Mia"), roles=[mods])
+    fake_llm.enqueue(["Ahoy, crew!"])
+
+    switched = await mia.slash(server.channel, "persona", name="pirate")
     await server.bob.send(server.channel, f"<@{server.bot_id}> hi all")
+    bobs_view = await server.bob.slash(server.channel, "history")
+    mias_view = await mia.slash(server.channel, "history")
+    reset = await mia.slash(server.channel, "reset")
 
-    assert (await chat.get_persona(f"discord:channel:{server.channel.id}")).name == "pirate"
-    assert _shown(await server.bob.slash(server.channel, "history")) == "You: Bob: hi all\nNono: Ahoy, crew!"
+    assert _shown(switched).startswith("Now speaking as Captain Nono (pirate).")
+    assert fake_llm.history[0].system == registry.get("pirate").system_prompt
+    assert _shown(bobs_view) == "You: hi all\nNono: Ahoy, crew!"
+    assert _shown(mias_view) == "Bob: hi all\nNono: Ahoy, crew!"
+    assert _shown(reset) == "Done: I've forgotten our conversation."
+    assert await chat.history(f"discord:channel:{server.channel.id}") == []
 
 
 @pytest.mark.discord_settings(discord_guild_ids=[GUILD_ID])

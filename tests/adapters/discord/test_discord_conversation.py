@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.wording import MODEL_UNAVAILABLE
 
@@ -17,8 +16,8 @@ def _user_turns(prompt) -> list[str]:
 
 async def test_dm_conversation_remembers_the_first_exchange(simcord_env, fake_llm: FakeLLM):
     carol = simcord_env.create_user("carol")
-    fake_llm.enqueue("Nice to meet you, Carol.")
-    fake_llm.enqueue("Your name is Carol.")
+    fake_llm.enqueue(["Nice to meet you, Carol."])
+    fake_llm.enqueue(["Your name is Carol."])
 
     first = await carol.send_dm("My name is Carol.")
     second = await carol.send_dm("What is my name?")
@@ -40,7 +39,7 @@ async def test_dm_conversation_remembers_the_first_exchange(simcord_env, fake_ll
 
 
 async def test_a_mention_is_answered_and_the_mention_is_not_in_the_prompt(discord_server, fake_llm: FakeLLM):
-    fake_llm.enqueue("Four.")
+    fake_llm.enqueue(["Four."])
 
     asked = await discord_server.alice.send(discord_server.channel, f"<@{discord_server.bot_id}> what is 2+2?")
 
@@ -60,8 +59,8 @@ async def test_a_message_without_mention_is_ignored(discord_server, fake_llm: Fa
 
 async def test_a_reply_to_nono_is_answered_but_a_reply_to_someone_else_is_not(discord_server, fake_llm: FakeLLM):
     server = discord_server
-    fake_llm.enqueue("Paris.")
-    fake_llm.enqueue("About two million people.")
+    fake_llm.enqueue(["Paris."])
+    fake_llm.enqueue(["About two million people."])
     await server.alice.send(server.channel, f"<@{server.bot_id}> capital of France?")
     [paris] = server.bot_messages()
 
@@ -70,7 +69,10 @@ async def test_a_reply_to_nono_is_answered_but_a_reply_to_someone_else_is_not(di
     await server.alice.send(server.channel, "how many people live there?", reply_to=paris)
 
     assert [m.content for m in server.bot_messages()] == ["Paris.", "About two million people."]
-    assert _user_turns(fake_llm.history[1])[-1] == "how many people live there?"
+    # The answer replied to Alice's question: both come along as quoted context.
+    assert _user_turns(fake_llm.history[1])[-1] == (
+        "(Replying to:)\n> Alice: capital of France?\n> TestBot: Paris.\n\nhow many people live there?"
+    )
 
 
 async def test_bots_webhooks_and_itself_are_never_answered(discord_server, fake_llm: FakeLLM, simcord_env):
@@ -89,7 +91,7 @@ async def test_a_listed_channel_gets_an_answer_to_every_message(discord_server, 
     server = discord_server
     lounge = server.guild.create_text_channel("ask-nono")
     await restart_bot(discord_channels=[lounge.id])
-    fake_llm.enqueue("Hello Alice!")
+    fake_llm.enqueue(["Hello Alice!"])
 
     await server.alice.send(lounge, "hello")
     await server.alice.send(server.channel, "hello")  # not listed, not mentioned
@@ -98,46 +100,10 @@ async def test_a_listed_channel_gets_an_answer_to_every_message(discord_server, 
     assert server.bot_messages() == []
 
 
-@pytest.mark.discord_settings(discord_memory_scope="channel")
-async def test_channel_scope_shares_one_conversation_and_names_the_speakers(discord_server, fake_llm, chat):
-    server = discord_server
-    fake_llm.enqueue("Noted!")
-    fake_llm.enqueue("Alice likes tea.")
-
-    await server.alice.send(server.channel, f"<@{server.bot_id}> I like tea")
-    await server.bob.send(server.channel, f"<@{server.bot_id}> what does Alice like?")
-
-    assert [(m.role, m.content) for m in fake_llm.history[1].messages[1:]] == [
-        ("user", "Alice: I like tea"),
-        ("assistant", "Noted!"),
-        ("user", "Bob: what does Alice like?"),
-    ]
-    shared = await chat.history(f"discord:channel:{server.channel.id}")
-    assert len(shared) == 4
-    assert await chat.history(f"discord:{server.alice.id}") == []
-
-
-async def test_two_users_memories_are_isolated(discord_server, fake_llm: FakeLLM, chat: ChatService):
-    server = discord_server
-    fake_llm.enqueue("Hi Alice.")
-    fake_llm.enqueue("Hi Bob.")
-
-    await server.alice.send(server.channel, f"<@{server.bot_id}> my secret is 1234")
-    await server.bob.send(server.channel, f"<@{server.bot_id}> what is Alice's secret?")
-
-    bob_prompt = " ".join(m.content for m in fake_llm.history[1].messages)
-    assert "1234" not in bob_prompt
-    assert [m.content for m in await chat.history(f"discord:{server.alice.id}")] == ["my secret is 1234", "Hi Alice."]
-    assert [m.content for m in await chat.history(f"discord:{server.bob.id}")] == [
-        "what is Alice's secret?",
-        "Hi Bob.",
-    ]
-
-
 @pytest.mark.chat_limits(max_message_chars=40)
 async def test_a_user_error_gets_a_short_reply_and_the_next_message_works(simcord_env, fake_llm, chat):
     dave = simcord_env.create_user("dave")
-    fake_llm.enqueue("Short and sweet.")
+    fake_llm.enqueue(["Short and sweet."])
 
     await dave.send_dm("x" * 41)
     await dave.send_dm("short one")
@@ -153,7 +119,7 @@ async def test_a_user_error_gets_a_short_reply_and_the_next_message_works(simcor
 async def test_a_model_failure_is_reported_and_nothing_is_stored(simcord_env, fake_llm: FakeLLM, chat):
     erin = simcord_env.create_user("erin")
     fake_llm.enqueue(["Half an ans"], error=RuntimeError("backend fell over"))
-    fake_llm.enqueue("A whole answer.")
+    fake_llm.enqueue(["A whole answer."])
 
     await erin.send_dm("question one")
     await erin.send_dm("question two")
@@ -216,7 +182,7 @@ async def test_different_users_are_answered_concurrently(discord_server, fake_ll
     chat.add_listener(lambda record: bob_done.set() if record.user_id == bob_id else None)
     # Alice's answer cannot finish before Bob's: answered one at a time, this would never settle.
     fake_llm.enqueue("Alice's answer.", wait_for=bob_done)
-    fake_llm.enqueue("Bob's answer.")
+    fake_llm.enqueue(["Bob's answer."])
 
     await post_together(
         (server.channel.id, server.alice.id, f"<@{server.bot_id}> alice asks"),

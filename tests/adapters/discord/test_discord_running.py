@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from nono.adapters.discord import DiscordOptions, running
 from nono.bot.options import discord_options
+from nono.core.commands import COMMANDS
 from nono.core.errors import ConfigError
 from tests.support.settings import make_settings
 
@@ -140,7 +141,7 @@ async def test_running_logs_in_connects_reports_health_and_closes(fake_discord, 
     assert not part.healthy() and part.bot.is_closed()
     assert fake_discord.identify["token"] == TOKEN
     assert discord.Intents._from_value(fake_discord.identify["intents"]).message_content
-    assert sorted(c["name"] for c in fake_discord.synced) == ["help", "history", "persona", "personas", "reset"]
+    assert sorted(c["name"] for c in fake_discord.synced) == sorted(COMMANDS)
 
 
 async def test_a_rejected_token_is_a_configuration_error(fake_discord, chat):

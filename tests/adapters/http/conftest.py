@@ -58,6 +58,18 @@ async def client(aiohttp_client: Callable[..., Any], app: web.Application) -> Te
 
 
 @pytest.fixture
+def api_chat(settings: Settings, any_store: Any, fake_llm: FakeLLM) -> ChatService:
+    """ChatService over SQLite and the real Redis (the test runs once with each)."""
+    return make_chat(settings, any_store, fake_llm)
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Any], settings: Settings, api_chat: ChatService) -> TestClient:
+    """A client of the real app over `api_chat`."""
+    return await aiohttp_client(make_app(settings, api_chat))
+
+
+@pytest.fixture
 def client_with(
     aiohttp_client: Callable[..., Any], tmp_path: Path, sidecar_personas: Path, sqlite_store: Any, fake_llm: FakeLLM
 ) -> Callable[..., Any]:

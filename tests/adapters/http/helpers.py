@@ -64,6 +64,14 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+async def call(client: TestClient, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
+    """An admin call with the token; the JSON body, after checking the status."""
+    response = await client.request(method, path, headers=AUTH, **kwargs)
+    body = await response.json(content_type=None)
+    assert response.status == status, body
+    return body
+
+
 async def scrape(client: TestClient) -> str:
     response = await client.get("/metrics", headers=AUTH)
     assert response.status == 200

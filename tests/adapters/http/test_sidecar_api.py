@@ -1,4 +1,8 @@
-"""Every endpoint's happy path, over SQLite and the real Redis, through the real app factory."""
+"""Every endpoint's happy path, over SQLite and the real Redis, through the real app factory.
+
+These drive the session routes (the aliases old clients call); test_sidecar_conversations.py drives
+the canonical /conversations routes and holds the two to the same answers.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +19,7 @@ from nono.bot.settings import Settings
 from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.models import Message
-from tests.adapters.http.helpers import AUTH, StubPart, make_app, make_chat
-
-
-@pytest.fixture
-def api_chat(settings: Settings, any_store: Any, fake_llm: FakeLLM) -> ChatService:
-    return make_chat(settings, any_store, fake_llm)
-
-
-@pytest.fixture
-async def api(aiohttp_client: Callable[..., Any], settings: Settings, api_chat: ChatService) -> TestClient:
-    return await aiohttp_client(make_app(settings, api_chat))
-
-
-async def call(client: TestClient, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-    response = await client.request(method, path, headers=AUTH, **kwargs)
-    body = await response.json(content_type=None)
-    assert response.status == status, body
-    return body
+from tests.adapters.http.helpers import AUTH, StubPart, call, make_app
 
 
 async def test_health_reports_the_version_without_auth(api: TestClient) -> None:
@@ -54,7 +41,8 @@ async def test_chat_runs_a_turn_and_remembers_it(api: TestClient, fake_llm: Fake
     fake_llm.enqueue("Hello there, Alice.")
     body = await call(api, "POST", "/chat", json={"user_id": "rest:alice", "message": "Hi, I'm Alice"})
     assert body == {
-        "user_id": "rest:alice", "reply": "Hello there, Alice.", "persona": "assistant", "incomplete": False,
+        "user_id": "rest:alice", "conversation_id": "rest:alice", "reply": "Hello there, Alice.",
+        "persona": "assistant", "incomplete": False,
     }  # fmt: skip
     history = await call(api, "GET", "/session/rest:alice/history")
     assert [(m["role"], m["content"]) for m in history["messages"]] == [
@@ -78,7 +66,7 @@ async def test_chat_with_a_persona_switches_first_and_keeps_it(
 
 async def test_session_start_creates_a_session_with_the_persona(api: TestClient) -> None:
     body = await call(api, "POST", "/session/start", json={"user_id": "rest:carol", "persona": "tutor"})
-    assert body["user_id"] == "rest:carol"
+    assert body["user_id"] == body["conversation_id"] == "rest:carol"
     assert body["persona"] == "tutor"
     assert body["message_count"] == 0
     assert body["created_at"] <= body["last_activity"]
@@ -104,18 +92,23 @@ async def test_history_pages_backwards_newest_last(api: TestClient, fake_llm: Fa
 async def test_clear_forgets_history_and_persona(api: TestClient, fake_llm: FakeLLM) -> None:
     fake_llm.enqueue("Arr.")
     await call(api, "POST", "/chat", json={"user_id": "rest:eve", "message": "hi", "persona": "pirate"})
-    assert await call(api, "DELETE", "/session/rest:eve/clear") == {"user_id": "rest:eve", "cleared": True}
+    cleared = {"user_id": "rest:eve", "conversation_id": "rest:eve", "cleared": True}
+    assert await call(api, "DELETE", "/session/rest:eve/clear") == cleared
     assert (await call(api, "GET", "/session/rest:eve/history"))["messages"] == []
-    assert await call(api, "DELETE", "/session/rest:eve/clear") == {"user_id": "rest:eve", "cleared": False}
+    assert await call(api, "DELETE", "/session/rest:eve/clear") == {**cleared, "cleared": False}
     fake_llm.enqueue("Hello.")
     assert (await call(api, "POST", "/chat", json={"user_id": "rest:eve", "message": "hi"}))["persona"] == "assistant"
 
 
-async def test_put_persona_switches_and_keeps_history(api: TestClient, fake_llm: FakeLLM) -> None:
+async def test_put_persona_switches_and_keeps_history(
+    api: TestClient, api_chat: ChatService, fake_llm: FakeLLM
+) -> None:
+    # A Discord DM, as the Discord adapter runs it: an operator manages any platform's conversation.
     fake_llm.enqueue("Hi.")
-    await call(api, "POST", "/chat", json={"user_id": "discord:1234", "message": "hello"})
+    await api_chat.reply("discord:1234", "hello")
     body = await call(api, "PUT", "/session/discord:1234/persona", json={"persona": "engineer"})
     assert body["persona"] == "engineer"
+    assert body["conversation_id"] == body["user_id"] == "discord:1234"
     assert body["message_count"] == 2
     assert len((await call(api, "GET", "/session/discord:1234/history"))["messages"]) == 2
 
@@ -151,6 +144,7 @@ async def test_active_sessions_most_recent_first_with_total(api: TestClient, fak
         await call(api, "POST", "/chat", json={"user_id": f"rest:{name}", "message": "hi"})
     body = await call(api, "GET", "/sessions/active", params={"limit": "2"})
     assert [s["user_id"] for s in body["sessions"]] == ["rest:three", "rest:two"]
+    assert [s["conversation_id"] for s in body["sessions"]] == ["rest:three", "rest:two"]
     assert (body["total"], body["offset"], body["limit"]) == (3, 0, 2)
     rest = await call(api, "GET", "/sessions/active", params={"offset": "2"})
     assert [s["user_id"] for s in rest["sessions"]] == ["rest:one"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def routes_of(app: web.Application) -> Iterator[tuple[str, str, str | None]]:
     for route in app.router.routes():
         info = route.resource.get_info()  # type: ignore[union-attr]
         path = info.get("path") or info["formatter"]
-        yield route.method, path.replace("{user_id}", "rest:someone"), route.name
+        yield route.method, re.sub(r"\{\w+\}", "rest:someone", path), route.name
 
 
 def protected(app: web.Application) -> list[tuple[str, str]]:
@@ -44,6 +45,7 @@ async def test_every_protected_route_needs_the_token(client: TestClient, app: we
             assert TOKEN not in await response.text()
     # Nothing reached the store.
     assert await client.app[CHAT].session("rest:someone") is None
+    assert await client.app[CHAT].links.linked("rest:someone") == ("rest:someone",)
 
 
 async def test_the_right_token_opens_them(client: TestClient) -> None:

@@ -62,6 +62,10 @@ async def test_a_body_not_declared_as_json_is_415(client: TestClient) -> None:
         ({"user_id": "rest:x", "message": "x" * 4001}, "message"),
         ({"user_id": "no colon", "message": "hi"}, "user_id"),
         ({"user_id": "rest:" + "x" * 200, "message": "hi"}, "user_id"),
+        ({"user_id": "x" * 124, "message": "hi"}, "user_id"),  # rest: would make it 129 characters
+        ({"user_id": "discord:1234", "message": "hi"}, "user_id"),  # REST callers speak as rest: people only
+        ({"user_id": "rest:a/b", "message": "hi"}, "user_id"),
+        ({"user_id": "rest:", "message": "hi"}, "user_id"),
         ({"user_id": "rest:a\u0000b", "message": "hi"}, "user_id"),
         (["user_id", "message"], "(whole)"),
     ],
@@ -80,6 +84,8 @@ async def test_unknown_fields_are_refused_on_every_body(client: TestClient) -> N
     cases = [
         ("POST", "/session/start", {"user_id": "rest:x", "metadata": {}}),
         ("PUT", "/session/rest:x/persona", {"persona": "pirate", "system_prompt": "x"}),
+        ("PUT", "/conversations/rest:x/persona", {"persona": "pirate", "system_prompt": "x"}),
+        ("POST", "/people/rest:x/link", {"other": "rest:y", "code": "ABC"}),
     ]
     for method, path, body in cases:
         result = await problem(await client.request(method, path, headers=AUTH, json=body), 422)
@@ -90,13 +96,17 @@ async def test_unknown_fields_are_refused_on_every_body(client: TestClient) -> N
     "user_id", ["rest", "rest:", ":x", "rest:a%20b", "REST:x", "rest:a%09b", "rest:a%0Ab", "rest:a%7Fb"]
 )
 async def test_invalid_path_user_ids_are_422(client: TestClient, user_id: str) -> None:
-    for method, path in (("GET", "/session/{}/history"), ("DELETE", "/session/{}/clear")):
+    paths = ("/session/{}/history", "/session/{}/clear", "/conversations/{}/history", "/conversations/{}")
+    for method, path in zip(("GET", "DELETE", "GET", "DELETE"), paths, strict=True):
         response = await client.request(method, path.format(user_id), headers=AUTH)
         assert (await problem(response, 422))["code"] == "invalid_user_id"
 
 
 async def test_dot_segments_never_reach_a_user_route(client: TestClient) -> None:
-    for path in ("/session/../history", "/session/%2e%2e/history", "/session/rest:x/../../personas/reload"):
+    for path in (
+        "/session/../history", "/session/%2e%2e/history", "/session/rest:x/../../personas/reload",
+        "/conversations/../history", "/conversations/rest:x/../../personas/reload", "/people/../link/rest:x",
+    ):  # fmt: skip
         response = await client.delete(path, headers=AUTH)
         assert response.status in (404, 405)
         assert response.content_type == "application/problem+json"
@@ -106,27 +116,30 @@ async def test_dot_segments_never_reach_a_user_route(client: TestClient) -> None
 async def test_any_valid_user_id_is_reachable_in_a_path(
     client: TestClient, fake_llm: FakeLLM, user_id: str, in_path: str
 ) -> None:
+    # Stored under an id no REST person may have (older versions let REST callers write as any user id).
     fake_llm.enqueue("ok")
-    await client.post("/chat", headers=AUTH, json={"user_id": user_id, "message": "hi"})
-    response = await client.get(f"/session/{in_path}/history", headers=AUTH)
-    assert response.status == 200
-    body = await response.json()
-    assert body["user_id"] == user_id
-    assert len(body["messages"]) == 2
+    await chat_of(client).reply(user_id, "hi")
+    for path in (f"/session/{in_path}/history", f"/conversations/{in_path}/history"):
+        response = await client.get(path, headers=AUTH)
+        assert response.status == 200
+        body = await response.json()
+        assert body["user_id"] == body["conversation_id"] == user_id
+        assert len(body["messages"]) == 2
 
 
 @pytest.mark.parametrize(
     "query", ["limit=0", "limit=101", "limit=ten", "limit=1.0", "limit=-1", "before=-3", "limit=2&limit=3", "page=2"]
 )
 async def test_bad_query_parameters_are_422(client: TestClient, query: str) -> None:
-    response = await client.get(f"/session/rest:x/history?{query}", headers=AUTH)
-    result = await problem(response, 422)
-    assert result["errors"][0]["field"] in query
+    for path in ("/session/rest:x/history", "/conversations/rest:x/history"):
+        result = await problem(await client.get(f"{path}?{query}", headers=AUTH), 422)
+        assert result["errors"][0]["field"] in query
 
 
 async def test_unknown_persona_is_404_listing_the_valid_ones(client: TestClient, fake_llm: FakeLLM) -> None:
     for method, path, body in (
         ("PUT", "/session/rest:x/persona", {"persona": "wizard"}),
+        ("PUT", "/conversations/rest:x/persona", {"persona": "wizard"}),
         ("POST", "/chat", {"user_id": "rest:x", "message": "hi", "persona": "wizard"}),
         ("POST", "/session/start", {"user_id": "rest:x", "persona": "wizard"}),
     ):

@@ -43,8 +43,9 @@ async def test_a_message_streams_chunks_then_done(client: TestClient, fake_llm: 
         {"type": "chunk", "text": "Hel"},
         {"type": "chunk", "text": "lo "},
         {"type": "chunk", "text": "there"},
-        {"type": "done", "reply": "Hello there", "persona": "assistant", "incomplete": False},
-    ]
+        {"type": "done", "reply": "Hello there", "persona": "assistant", "incomplete": False,
+         "conversation_id": "rest:wsuser"},
+    ]  # fmt: skip
     history = await client.app[CHAT].history("rest:wsuser")
     assert [(m.role, m.content) for m in history] == [("user", "hi"), ("assistant", "Hello there")]
 
@@ -101,10 +102,23 @@ async def test_a_model_failure_is_an_error_frame_and_nothing_is_stored(client: T
     assert [m.content for m in history] == ["again", "recovered"]
 
 
-async def test_an_invalid_user_id_is_refused_before_the_handshake(client: TestClient) -> None:
+@pytest.mark.parametrize("user_id", ["discord:1234", "rest:a%2Fb", "a%20b", "rest:", "x" * 124])
+async def test_an_id_that_is_no_rest_person_is_refused_before_the_handshake(client: TestClient, user_id: str) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await client.ws_connect("/ws/chat/nocolon", headers=AUTH)
+        await client.ws_connect(f"/ws/chat/{user_id}", headers=AUTH)
     assert refused.value.status == 422
+    assert await client.app[CHAT].store.get_session("discord:1234") is None
+
+
+async def test_a_bare_id_speaks_as_that_rest_person(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue("hi bare")
+    async with client.ws_connect("/ws/chat/bare", headers=AUTH) as ws:
+        await ws.send_json({"message": "hello"})
+        assert (await frames_until_done(ws))[-1]["conversation_id"] == "rest:bare"
+    history = await client.app[CHAT].history("rest:bare")
+    assert [(m.role, m.content, m.speaker_id) for m in history] == [
+        ("user", "hello", "rest:bare"), ("assistant", "hi bare", None),
+    ]  # fmt: skip
 
 
 async def test_a_plain_get_is_426(client: TestClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 from tests.fakes.telegram_server import FakeTelegram
 from tests.support.telegram import ALICE, BOB, CAROL, GROUP
@@ -35,7 +34,16 @@ async def test_private_conversation_is_answered_and_remembered(tg: FakeTelegram,
     ]
     # Only the slow reply needed "typing…"; the fast one was on screen within TYPING_DELAY.
     assert len(tg.calls_to("sendChatAction", ALICE)) == 1
-    assert [c["command"] for c in tg.commands] == ["start", "help", "persona", "personas", "reset", "history"]
+    assert [c["command"] for c in tg.commands] == [
+        "start",
+        "help",
+        "persona",
+        "personas",
+        "reset",
+        "history",
+        "link",
+        "unlink",
+    ]
 
 
 async def test_group_answers_only_mentions_replies_and_commands(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):
@@ -57,32 +65,14 @@ async def test_group_answers_only_mentions_replies_and_commands(tg: FakeTelegram
     assert tg.shown(GROUP)[1] == "You replied to me."
     assert tg.shown(GROUP)[2].startswith("Talk to me")
     assert len(tg.shown(GROUP)) == 3, "the message to another bot and the humans' talk got no answer"
-    # The model read the question without the @mention; each person has their own memory.
+    # The model read the question without the @mention; each person has their own memory, and
+    # Bob's reply brings the answer he replied to along as context.
     assert fake_llm.history[0].messages[-1].content == "what is 2+2?"
-    assert [m.content for m in fake_llm.history[1].messages[1:]] == ["thanks, and why?"]
+    assert [m.content for m in fake_llm.history[1].messages[1:]] == [
+        "(Replying to:)\n> Nono: I was mentioned.\n\nthanks, and why?"
+    ]
     # In a group, answers quote the message they answer.
     assert answer["reply_to_message"]["message_id"] == mention["message_id"]
-
-
-async def test_group_chat_scope_shares_one_conversation(
-    tg: FakeTelegram, telegram_bot, chat: ChatService, fake_llm: FakeLLM
-):
-    alice, bob, group = tg.users[ALICE], tg.users[BOB], tg.chats[GROUP]
-    fake_llm.enqueue("Hi Alice.")
-    fake_llm.enqueue("Hi Bob, Alice was here.")
-    async with telegram_bot(telegram_memory_scope="chat"):
-        tg.say(alice, group, "@nono_test_bot hello")
-        await tg.wait_for(lambda: len(tg.shown(GROUP)) == 1)
-        tg.say(bob, group, "@nono_test_bot who was here?")
-        await tg.wait_for(lambda: len(tg.shown(GROUP)) == 2)
-        history = await chat.history(f"telegram:chat:{GROUP}")
-
-    assert [m.content for m in fake_llm.history[1].messages[1:]] == [
-        "Alice: hello",
-        "Hi Alice.",
-        "Bob: who was here?",
-    ]
-    assert len(history) == 4
 
 
 async def test_allowlist_refuses_others_once(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):

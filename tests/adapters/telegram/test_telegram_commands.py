@@ -77,6 +77,7 @@ async def test_commands_addressed_to_the_bot_in_a_group(tg: FakeTelegram, telegr
         await tg.wait_for(lambda: tg.shown(GROUP))
 
     assert tg.shown(GROUP) == [f"Now speaking as Terse Engineer (engineer).\n{registry.get('engineer').greeting}"]
+    assert not tg.calls_to("getChatMember"), "in a group's own conversation per person, each manages their own"
 
 
 async def test_user_errors_are_answered_and_the_bot_keeps_going(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM):

@@ -6,9 +6,10 @@ import asyncio
 
 import aiohttp
 import pytest
+from telegram import ChatMember, ChatMemberAdministrator
 
 from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
-from tests.support.telegram import ALICE
+from tests.support.telegram import ALICE, BOB, FORUM, GROUP
 
 
 async def call(tg: FakeTelegram, method: str, token: str = TOKEN, **params) -> tuple[int, dict]:
@@ -79,3 +80,21 @@ async def test_a_wrong_token_and_an_unknown_method_fail_loudly():
         async with running_telegram() as tg:
             assert await call(tg, "getMe", token="1:wrong") == refused(401, "Unauthorized")
             assert await call(tg, "sendTelepathy") == refused(404, "Not Found: method not found")
+
+
+async def test_chat_members_and_forum_topics_look_like_telegrams(tg: FakeTelegram):
+    tg.set_member(GROUP, ALICE, "administrator")
+    _, admin = await call(tg, "getChatMember", chat_id=GROUP, user_id=ALICE)
+    _, member = await call(tg, "getChatMember", chat_id=GROUP, user_id=BOB)
+    assert isinstance(ChatMember.de_json(admin["result"], None), ChatMemberAdministrator), "PTB reads it whole"
+    assert member["result"]["status"] == "member"
+    unknown = await call(tg, "getChatMember", chat_id=GROUP, user_id=9)
+    assert unknown == refused(400, "Bad Request: PARTICIPANT_ID_INVALID")
+
+    forum = tg.chats[FORUM]
+    topic = tg.add_topic(forum, "Trips", tg.users[ALICE])
+    message = tg.say(tg.users[BOB], forum, "hi", topic=topic)
+    assert (message["message_thread_id"], message["is_topic_message"]) == (topic, True)
+    assert message["reply_to_message"]["forum_topic_created"]["name"] == "Trips", "the implicit reply to the topic"
+    _, sent = await call(tg, "sendMessage", chat_id=FORUM, text="hello", message_thread_id=topic)
+    assert (sent["result"]["message_thread_id"], sent["result"]["is_topic_message"]) == (topic, True)
