@@ -97,4 +97,5 @@ def login_name() -> str:
         name = getpass.getuser()
     except (KeyError, OSError):  # containers often run with a uid that has no passwd entry
         return "user"
-    return "".join(ch for ch in name if ch.isprintable() and not ch.isspace()) or "user"
+    # A person id is URL-safe (it names their private conversation in the REST API): keep only those characters.
+    return "".join(ch for ch in name if ch.isascii() and (ch.isalnum() or ch in "._~-")) or "user"

@@ -22,7 +22,8 @@ def discord_options(settings: Settings) -> DiscordOptions:
     return DiscordOptions(
         channels=frozenset(settings.discord_channels),
         guild_ids=tuple(settings.discord_guild_ids),
-        memory_scope=settings.discord_memory_scope,
+        memory_scope="channel" if settings.discord_memory_scope == "channel" else "person",
+        reply_chain_depth=settings.discord_reply_chain_depth,
         allowed_guilds=frozenset(settings.discord_allowed_guilds),
         allowed_roles=frozenset(settings.discord_allowed_roles),
         allowed_users=frozenset(settings.discord_allowed_users),
@@ -40,7 +41,7 @@ def telegram_options(settings: Settings) -> TelegramOptions:
     return TelegramOptions(
         token=settings.telegram_token,
         base_url=settings.telegram_base_url,
-        memory_scope=settings.telegram_memory_scope,
+        memory_scope="chat" if settings.telegram_memory_scope == "chat" else "person",
         allowed_users=frozenset(settings.telegram_allowed_users),
         allowed_chats=frozenset(settings.telegram_allowed_chats),
         edit_interval=settings.stream_edit_interval,

@@ -102,6 +102,8 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
     `llm` replaces the configured backend (tests pass a FakeLLM).
     """
     personas = PersonaRegistry.from_directory(settings.personas_dir, settings.default_persona)
+    for warning in settings.warnings():
+        log.warning("settings_changed_meaning", extra={"warning": warning})
     async with AsyncExitStack() as stack:
         store = build_store(settings)
         stack.push_async_callback(store.aclose)
@@ -119,8 +121,12 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
 
 
 async def _check_store(store: Store) -> None:
-    """Warn about a store that would lose data; a store that is down now is retried on each turn."""
+    """Migrate the store and warn about settings that would lose data; a store that is down now is retried on each turn.
+
+    A store written by a newer Nono raises SchemaTooNew (a ConfigError): start-up stops with its message.
+    """
     try:
+        await store.migrate()
         await store.ping()
         for warning in await store.durability_warnings():
             log.warning("store_durability", extra={"warning": warning})

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_channels: IdList = []
     discord_guild_ids: IdList = []
-    discord_memory_scope: Literal["user", "channel"] = "user"
+    discord_memory_scope: Literal["person", "channel", "user"] = "person"
+    discord_reply_chain_depth: int = Field(default=5, ge=0, le=25)
     discord_allowed_guilds: IdList = []
     discord_allowed_roles: IdList = []
     discord_allowed_users: IdList = []
@@ -75,7 +76,7 @@ class Settings(BaseSettings):
     # telegram
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_memory_scope: Literal["user", "chat"] = "user"
+    telegram_memory_scope: Literal["person", "chat", "user"] = "person"
     telegram_global_rate: float = Field(default=30.0, ge=0)
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -105,6 +106,18 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
         return self
+
+    def warnings(self) -> list[str]:
+        """Settings that still work but mean something else now; logged at start-up."""
+        found = []
+        for name, shared in (("DISCORD_MEMORY_SCOPE", "channel"), ("TELEGRAM_MEMORY_SCOPE", "chat")):
+            if getattr(self, name.lower()) == "user":
+                found.append(
+                    f"{name}=user is read as {name}=person: each person has their own conversation in every "
+                    f"{shared} (and their private chat with the bot is separate from all of them). Set {name}=person "
+                    f"to keep this, or {name}={shared} for one conversation everyone in a {shared} shares."
+                )
+        return found
 
     @property
     def redis_dsn(self) -> str:

@@ -135,7 +135,10 @@ class ChatService:
         """
         try:
             conversation = as_conversation(conversation)
-            speaker = speaker or Speaker.of(conversation.id)
+            if speaker is None:
+                if not conversation.private:
+                    raise ValueError("a turn in a group conversation needs its speaker")
+                speaker = Speaker.of(conversation.id)
             text = self._check_text(text)
             if self._tracker.closing:
                 raise ServiceUnavailable(RESTARTING)

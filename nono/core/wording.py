@@ -28,3 +28,9 @@ MANAGERS_ONLY = (
     "Everyone here shares this conversation, so only the people who manage this place can change its persona "
     "or what it remembers. Ask one of them."
 )
+#: The platform could not say who manages a place, so a change to its shared conversation cannot be allowed yet.
+MANAGERS_UNKNOWN = (
+    "I couldn't check who manages this chat right now, so nothing was changed. Please try again in a moment."
+)
+#: /unlink answered with "keep".
+LINK_KEPT = "Nothing changed: the accounts stay linked."

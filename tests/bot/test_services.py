@@ -60,3 +60,29 @@ async def test_services_are_not_changed_after_they_are_built(tmp_path):
     async with open_services(make_settings(tmp_path), llm=FakeLLM()) as services:
         with pytest.raises(dataclasses.FrozenInstanceError):
             services.chat = None  # type: ignore[misc]
+
+
+async def test_the_old_user_scope_still_starts_with_a_warning_saying_what_it_means_now(tmp_path, caplog):
+    settings = make_settings(tmp_path, discord_memory_scope="user", telegram_memory_scope="user")
+    with caplog.at_level(logging.WARNING):
+        async with open_services(settings, llm=FakeLLM()):
+            pass
+    warnings = [r.warning for r in caplog.records if r.getMessage() == "settings_changed_meaning"]
+    assert len(warnings) == 2
+    assert "DISCORD_MEMORY_SCOPE=user is read as DISCORD_MEMORY_SCOPE=person" in warnings[0]
+    assert "TELEGRAM_MEMORY_SCOPE=chat" in warnings[1]
+
+
+async def test_a_store_written_by_a_newer_nono_is_refused_at_start_up(tmp_path):
+    import sqlite3
+
+    from nono.core.store.base import SCHEMA_VERSION
+
+    settings = make_settings(tmp_path)
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ConfigError, match="newer Nono"):
+        async with open_services(settings, llm=FakeLLM()):
+            pass

@@ -1,4 +1,4 @@
-"""People and conversations in the core: the privacy rule, speakers, quotes, and who may change a shared conversation."""
+"""People and conversations in the core: the privacy rule, speakers, quotes, who may change a shared one."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ async def counted_store(redis_prefix: str):
 async def test_a_whole_turn_costs_two_round_trips(counted_store, registry, fake_llm):
     store, proxy = counted_store
     chat = ChatService(store, fake_llm, registry, ChatLimits())
-    await store.ping()  # connect (and the client's handshake) outside the counted turns
+    await store.migrate()  # start-up's work (connecting, the schema check) outside the counted turns
 
     for n, answer in enumerate(["Hello there.", "Still here."]):
         fake_llm.enqueue(answer)
@@ -140,9 +140,11 @@ async def test_keys_follow_the_documented_layout(redis_prefix: str):
         history_key = f"{redis_prefix}conv:{{{USER}}}:history"
         metadata_key = f"{redis_prefix}conv:{{{USER}}}:metadata"
         index_key = f"{redis_prefix}conversations:active"
+        version_key = f"{redis_prefix}schema_version"
         assert sorted([k async for k in raw.scan_iter(match=f"{redis_prefix}*")]) == sorted(
-            [session_key, history_key, metadata_key, index_key]
+            [session_key, history_key, metadata_key, index_key, version_key]
         )
+        assert await raw.get(version_key) == "1"
         assert await raw.hgetall(session_key) == {
             "conversation_id": USER,
             "persona": "pirate",

@@ -159,7 +159,8 @@ async def test_discord_refuses_hostile_names_privately_and_suggests_none(
         assert result.ephemeral and shown.startswith("Unknown persona"), name
         assert await mallory.autocomplete(channel, "persona", "name", name) == [], name
 
-    assert await persona_chat.session(f"discord:{mallory.id}") is None
+    for conversation in (f"discord:{mallory.id}", f"discord:channel:{channel.id}:person:{mallory.id}"):
+        assert await persona_chat.session(conversation) is None
     assert [m for m in channel.history() if m.author.id == simcord_env.bot.user.id] == []
     # The one error handler answered each; SimCord still records what the command raised.
     assert [type(e.original) for e in simcord_env.errors] == [UnknownPersona] * len(names)

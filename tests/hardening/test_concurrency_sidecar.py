@@ -54,7 +54,7 @@ async def test_fifty_chat_requests_in_flight_are_answered_in_arrival_order(
 
     assert await asyncio.wait_for(post_chat(client, BOB, "quick question"), timeout=10) == (
         200,
-        {"user_id": BOB, "reply": "Bob's answer", "persona": "assistant", "incomplete": False},
+        {"user_id": BOB, "conversation_id": BOB, "reply": "Bob's answer", "persona": "assistant", "incomplete": False},
     )
     assert chat.waiting(ALICE) == FLOOD and not any(r.done() for r in requests)
     first_held.set()

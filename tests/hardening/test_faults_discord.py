@@ -71,7 +71,7 @@ async def test_send_permission_revoked_mid_reply_is_logged_and_the_user_is_answe
     shown = [m.content for m in channel.history() if m.author.id == bot_id]
     assert len(shown) == 1 and "".join(LONG_REPLY).startswith(shown[0]), "the first part stayed, nothing more"
     assert (403, 50013) in write_failures(caplog)
-    asked, cut = (await chat.history(f"discord:{alice.id}"))[:2]
+    asked, cut = (await chat.history(f"discord:channel:{channel.id}:person:{alice.id}"))[:2]
     assert asked.content == "tell me a long story"
     assert cut.incomplete and "".join(LONG_REPLY).startswith(cut.content) and len(cut.content) >= len(shown[0])
     assert [m.content for m in alice.user.dm_channel.history() if m.author.id == bot_id] == ["Answered in private."]
@@ -99,7 +99,7 @@ async def test_a_reply_deleted_by_a_moderator_mid_stream_stops_cleanly_and_the_n
 
     assert [m.content for m in channel.history() if m.author.id == bot_id] == ["A fresh answer."]
     assert write_failures(caplog) == [(404, 10008)], "the edit of the deleted message failed once, then it stopped"
-    stored = await chat.history(f"discord:{bob.id}")
+    stored = await chat.history(f"discord:channel:{channel.id}:person:{bob.id}")
     assert [m.content for m in stored[2:]] == ["and briefly?", "A fresh answer."]
     assert stored[1].incomplete and "".join(f"word{i} " for i in range(40)).startswith(stored[1].content)
     assert simcord_env.errors == []

@@ -31,7 +31,7 @@ from tests.support.redis_server import RedisServer
 pytestmark = pytest.mark.redis
 
 ROOT = Path(__file__).resolve().parents[2]
-USERS = ("rest:ann", "rest:ben", "telegram:77")
+USERS = ("rest:ann", "rest:ben", "rest:77")
 ANSWER = "Noted."
 
 

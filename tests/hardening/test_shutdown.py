@@ -166,6 +166,7 @@ async def test_sigterm_lets_quick_replies_finish_stores_slow_ones_incomplete_and
         "reply": "Quick answer here.",
         "persona": "assistant",
         "incomplete": False,
+        "conversation_id": "rest:quick",
     }, log
     assert "".join(quick_seen) == "Quick answer here."
     slow_seen += [f["text"] for f in slow_frames if f["type"] == "chunk"]
@@ -174,6 +175,7 @@ async def test_sigterm_lets_quick_replies_finish_stores_slow_ones_incomplete_and
         "reply": "".join(slow_seen),
         "persona": "assistant",
         "incomplete": True,
+        "conversation_id": "rest:slow",
     }, "the cut reply still ends with a done frame saying it is incomplete"
     assert rest_status == 200 and rest_body["incomplete"] is True, rest_body
 
