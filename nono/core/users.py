@@ -46,10 +46,9 @@ def validate_person_id(person: object) -> str:
     Stricter than a user id: no second colon, so a person can never be mistaken for a group
     conversation (`discord:channel:55`), and URL-safe, so it can be a path segment.
     """
-    person = validate_user_id(person)
-    if not _PERSON_ID.fullmatch(person):
+    if not isinstance(person, str) or len(person) > MAX_USER_ID_LENGTH or not _PERSON_ID.fullmatch(person):
         raise InvalidUserId(
             "A person id is written as platform:id, the id made of letters, digits and . _ ~ - "
-            "(for example discord:1234 or telegram:5678)."
+            f"(for example discord:1234 or telegram:5678), at most {MAX_USER_ID_LENGTH} characters."
         )
     return person
