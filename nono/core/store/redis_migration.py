@@ -16,35 +16,34 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from nono.core.store.base import SCHEMA_VERSION, SchemaTooNew, legacy_speaker
+from nono.core.store.redis_codec import text
+from nono.core.store.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
 
-async def migrate(client: aioredis.Redis, prefix: str) -> int:
-    """Migrate the keys under `prefix`; the version found. Raises SchemaTooNew for a newer layout."""
-    version_key = f"{prefix}schema_version"
-    raw = await client.get(version_key)
+async def migrate(client: aioredis.Redis, keys: RedisKeys) -> int:
+    """Migrate the keys under `keys.prefix`; the version found. Raises SchemaTooNew for a newer layout."""
+    raw = await client.get(keys.version)
     found = int(raw) if raw is not None else 0
     if found > SCHEMA_VERSION:
-        raise SchemaTooNew(f"Redis (keys under {prefix!r})", found)
+        raise SchemaTooNew(f"Redis (keys under {keys.prefix!r})", found)
     if found == SCHEMA_VERSION:
         return found
     moved = 0
-    async for key in client.scan_iter(match=f"{prefix}session:{{*}}", count=500):
-        name = key.decode() if isinstance(key, bytes) else key
-        await _move(client, prefix, name[len(prefix) + len("session:{") : -1])
+    start = len(keys.legacy_sessions) - 2  # where the id begins: the pattern ends with `{*}`
+    async for key in client.scan_iter(match=keys.legacy_sessions, count=500):
+        await _move(client, keys, text(key)[start:-1])
         moved += 1
-    await _move_index(client, prefix)
-    await client.set(version_key, SCHEMA_VERSION)
+    await _move_index(client, keys)
+    await client.set(keys.version, SCHEMA_VERSION)
     if moved:
         log.warning("store_migrated", extra={"backend": "redis", "from": found, "to": SCHEMA_VERSION, "moved": moved})
     return found
 
 
-async def _move(client: Any, prefix: str, conversation_id: str) -> None:
-    tag = f"{{{conversation_id}}}"
-    old = (f"{prefix}session:{tag}", f"{prefix}chat:{tag}:history", f"{prefix}chat:{tag}:metadata")
-    new = (f"{prefix}conv:{tag}", f"{prefix}conv:{tag}:history", f"{prefix}conv:{tag}:metadata")
+async def _move(client: Any, keys: RedisKeys, conversation_id: str) -> None:
+    old, new = keys.legacy_conversation(conversation_id), keys.conversation(conversation_id)
     async with client.pipeline(transaction=True) as pipe:
         await pipe.watch(*old)
         session = await pipe.hgetall(old[0])
@@ -54,7 +53,7 @@ async def _move(client: Any, prefix: str, conversation_id: str) -> None:
         pipe.multi()
         pipe.delete(*new)
         if session:
-            fields = {_text(k): v for k, v in session.items()}
+            fields = {text(k): v for k, v in session.items()}
             fields["conversation_id"] = fields.pop("user_id", conversation_id)
             pipe.hset(new[0], mapping=fields)
         if items:
@@ -78,13 +77,8 @@ def _with_speaker(conversation_id: str, item: bytes | str) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
-async def _move_index(client: Any, prefix: str) -> None:
-    old, new = f"{prefix}sessions:active", f"{prefix}conversations:active"
-    entries: list[tuple[bytes, float]] = await client.zrange(old, 0, -1, withscores=True)
+async def _move_index(client: Any, keys: RedisKeys) -> None:
+    entries: list[tuple[bytes, float]] = await client.zrange(keys.legacy_index, 0, -1, withscores=True)
     if entries:
-        await client.zadd(new, {_text(member): score for member, score in entries})
-    await client.delete(old)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+        await client.zadd(keys.index, {text(member): score for member, score in entries})
+    await client.delete(keys.legacy_index)

@@ -14,10 +14,9 @@ with its total, is one more.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,18 +27,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store import redis_codec as codec
 from nono.core.store import redis_scripts as scripts
 from nono.core.store.base import Context, PersonRecord, Rewrite
 from nono.core.store.common import OutageGuard, lower_bound
+from nono.core.store.redis_keys import RedisKeys
+from nono.core.store.redis_links import RedisLinks
 from nono.core.store.redis_migration import migrate
 
 log = logging.getLogger(__name__)
 
 #: Connections per process; more concurrent store calls wait (up to 5 s) for one to be free.
 MAX_CONNECTIONS = 64
-
-#: Stands for the conversation id in a key template; never part of one (ids contain no whitespace).
-_ID = "\n"
 
 
 class RedisStore:
@@ -50,20 +49,20 @@ class RedisStore:
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self._redis = client
-        self._prefix = prefix
+        self._keys = keys = RedisKeys(prefix)
         self.history_ttl = history_ttl
         self._clock = clock
         self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
-        self._index = f"{prefix}conversations:active"
+        self._index = keys.index
         # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
         self._guard = OutageGuard(log, "redis", (RedisError, OSError))
+        self._links = RedisLinks(client, keys, self._guard, ttl_ms=self._ttl_ms, clock=clock)
         self._load_context = client.register_script(scripts.LOAD_CONTEXT)
         self._history = client.register_script(scripts.HISTORY)
         self._activity = client.register_script(scripts.ACTIVITY)
         self._active_page = client.register_script(scripts.ACTIVE_PAGE)
-        self._take = client.register_script(scripts.TAKE)
         self._migrated = False
-        self._key_templates = [*self._session_key(_ID).split(_ID), *self._metadata_key(_ID).split(_ID)]
+        self._key_templates = keys.templates()
 
     @classmethod
     def from_url(
@@ -87,32 +86,10 @@ class RedisStore:
         )
         return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl, clock=clock)
 
-    def _session_key(self, conversation_id: str) -> str:
-        return f"{self._prefix}conv:{{{conversation_id}}}"
-
-    def _history_key(self, conversation_id: str) -> str:
-        return f"{self._prefix}conv:{{{conversation_id}}}:history"
-
-    def _metadata_key(self, conversation_id: str) -> str:
-        return f"{self._prefix}conv:{{{conversation_id}}}:metadata"
-
-    def _person_key(self, person: str) -> str:
-        return f"{self._prefix}person:{{{person}}}"
-
-    def _token_key(self, key: str) -> str:
-        return f"{self._prefix}token:{key}"
-
-    def _conversation_keys(self, conversation_id: str) -> tuple[str, str, str]:
-        return (
-            self._session_key(conversation_id),
-            self._history_key(conversation_id),
-            self._metadata_key(conversation_id),
-        )
-
     async def migrate(self) -> int:
         """Bring the keys under the prefix to the current schema (idempotent); the version found."""
         with self._guard("migrate"):
-            found = await migrate(self._redis, self._prefix)
+            found = await migrate(self._redis, self._keys)
         self._migrated = True
         return found
 
@@ -127,29 +104,29 @@ class RedisStore:
         await self._ready()
         for _ in range(2):  # a link points at a conversation that is nobody's link: one hop at most
             keys = [
-                self._session_key(conversation_id), self._metadata_key(conversation_id),
-                self._history_key(conversation_id), self._person_key(conversation_id),
+                self._keys.session(conversation_id), self._keys.metadata(conversation_id),
+                self._keys.history(conversation_id), self._keys.person(conversation_id),
             ]  # fmt: skip
             with self._guard("load_context"):
                 reply = await self._load_context(keys=keys, args=[max(0, limit), conversation_id])
             if len(reply) == 1:
-                conversation_id = _text(reply[0])
+                conversation_id = codec.text(reply[0])
                 continue
             raw, meta, length, items = reply
-            session = _session(_pairs(raw), _pairs(meta))
-            return Context(session, _messages(items, first=length - len(items)), conversation_id)
+            session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
+            return Context(session, codec.messages_of(items, first=length - len(items)), conversation_id)
         raise AssertionError(f"person link loop at {conversation_id!r}")
 
     async def get_session(self, conversation_id: str) -> Session | None:
         """The conversation's session, or None when there is none (never created, reset, or expired)."""
         await self._ready()
-        keys = [self._session_key(conversation_id), self._metadata_key(conversation_id)]
+        keys = [self._keys.session(conversation_id), self._keys.metadata(conversation_id)]
         with self._guard("get_session"):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(keys[0])
                 pipe.hgetall(keys[1])
                 raw, meta = await pipe.execute()
-        return _session(raw, meta)
+        return codec.session_of(raw, meta)
 
     async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
@@ -158,8 +135,8 @@ class RedisStore:
             return []
         args = [limit, "" if before is None else before]
         with self._guard("history"):
-            first, items = await self._history(keys=[self._history_key(conversation_id)], args=args)
-        return _messages(items, first=int(first))
+            first, items = await self._history(keys=[self._keys.history(conversation_id)], args=args)
+        return codec.messages_of(items, first=int(first))
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
@@ -171,7 +148,10 @@ class RedisStore:
             total, rows = await self._active_page(
                 keys=[self._index], args=[lowest, max(0, offset), limit, *self._key_templates]
             )
-            sessions = [_listed_session(_text(conversation_id), fields, meta) for conversation_id, fields, meta in rows]
+            sessions = [
+                codec.listed_session(codec.text(conversation_id), fields, meta)
+                for conversation_id, fields, meta in rows
+            ]
             gone = [
                 conversation_id
                 for (conversation_id, _, _), session in zip(rows, sessions, strict=True)
@@ -201,10 +181,7 @@ class RedisStore:
 
     async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
         """Atomically append `messages` and update the session (created with `persona` if missing)."""
-        # backslashreplace turns a lone surrogate into a JSON \\uXXXX escape inside its string:
-        # valid UTF-8 on the wire, and json.loads gives the same text back.
-        payload = [message.to_json().encode("utf-8", "backslashreplace") for message in messages]
-        return await self._write("append_turn", conversation_id, persona, now, payload=payload)
+        return await self._write("append_turn", conversation_id, persona, now, payload=codec.payload(messages))
 
     async def _write(
         self,
@@ -220,15 +197,15 @@ class RedisStore:
         """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
         await self._ready()
         keys = [
-            self._session_key(conversation_id),
-            self._history_key(conversation_id),
-            self._metadata_key(conversation_id),
+            self._keys.session(conversation_id),
+            self._keys.history(conversation_id),
+            self._keys.metadata(conversation_id),
             self._index,
         ]
         stamp = repr(float(now))
         ttl = "" if self._ttl_ms is None else str(self._ttl_ms)
         expired = "" if self.history_ttl is None else f"({now - self.history_ttl!r}"
-        fields = [item for k, v in (metadata or {}).items() for item in (_field(k), _dump(v))]
+        fields = [item for k, v in (metadata or {}).items() for item in (codec.field(k), codec.dump(v))]
         args = [
             conversation_id,
             persona,
@@ -242,7 +219,7 @@ class RedisStore:
         ]
         with self._guard(op):
             raw, meta = await self._activity(keys=keys, args=args)
-        session = _session(_pairs(raw), _pairs(meta))
+        session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
         assert session is not None, "the script just wrote this session"
         return session
 
@@ -251,7 +228,7 @@ class RedisStore:
         await self._ready()
 
         def queue(pipe: Pipeline) -> None:
-            pipe.delete(*self._conversation_keys(conversation_id))
+            pipe.delete(*self._keys.conversation(conversation_id))
             pipe.zrem(self._index, conversation_id)
 
         deleted, unindexed = await self._transaction("clear", queue)
@@ -260,67 +237,24 @@ class RedisStore:
     async def person(self, person: str) -> PersonRecord | None:
         """The person's link record, or None when they are linked with nobody."""
         await self._ready()
-        with self._guard("person"):
-            raw = await self._redis.hgetall(self._person_key(person))
-        if not raw:
-            return None
-        fields = {_text(key): _text(value) for key, value in raw.items()}
-        return PersonRecord(person, fields["conversation"], tuple(json.loads(fields["people"])))
+        return await self._links.person(person)
 
     async def rewrite(self, change: Rewrite, now: float) -> None:
         """Apply a link or unlink: each conversation in one transaction, then the people's records."""
         await self._ready()
-        with self._guard("rewrite"):
-            for conversation_id, state in change.conversations.items():
-                await self._replace(conversation_id, state)
-            for person, record in change.people.items():
-                key = self._person_key(person)
-                if record is None:
-                    await self._redis.delete(key)
-                else:
-                    people = json.dumps(list(record.people))
-                    await self._redis.hset(key, mapping={"conversation": record.conversation, "people": people})
-
-    async def _replace(self, conversation_id: str, state: tuple[Session, list[Message]] | None) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(*self._conversation_keys(conversation_id))
-            if state is not None:
-                session, messages = state
-                pipe.hset(self._session_key(conversation_id), mapping={
-                    "conversation_id": conversation_id, "persona": session.persona,
-                    "created_at": repr(session.created_at), "last_activity": repr(session.last_activity),
-                    "message_count": len(messages),
-                })  # fmt: skip
-                if session.metadata:
-                    fields = {_field(k): _dump(v) for k, v in session.metadata.items()}
-                    pipe.hset(self._metadata_key(conversation_id), mapping=fields)  # type: ignore[arg-type]
-                if messages:
-                    payload = [m.to_json().encode("utf-8", "backslashreplace") for m in messages]
-                    pipe.rpush(self._history_key(conversation_id), *payload)
-                if self._ttl_ms is not None:
-                    for key in self._conversation_keys(conversation_id):
-                        pipe.pexpire(key, self._ttl_ms)
-            await pipe.execute()
-        if state is None:
-            await self._redis.zrem(self._index, conversation_id)
-        else:
-            await self._redis.zadd(self._index, {conversation_id: state[0].last_activity})
+        await self._links.rewrite(change)
 
     async def put_token(self, key: str, value: str, expires_at: float) -> None:
-        """Keep `value` under `key` until `expires_at`, judged by the caller's clock; a TTL cleans it up."""
-        ttl = max(1, round((expires_at - self._clock()) * 1000))
-        with self._guard("put_token"):
-            await self._redis.set(self._token_key(key), f"{expires_at!r}\n{value}", px=ttl)
+        """Keep `value` under `key` until `expires_at` (link codes and requests)."""
+        await self._links.put_token(key, value, expires_at)
 
     async def take_token(self, key: str, now: float) -> str | None:
-        """The unexpired value under `key`, deleted in the same script."""
-        with self._guard("take_token"):
-            return _unexpired(await self._take(keys=[self._token_key(key)]), now)
+        """The unexpired value under `key`, deleted in the same step (single use)."""
+        return await self._links.take_token(key, now)
 
     async def get_token(self, key: str, now: float) -> str | None:
         """The unexpired value under `key`, left in place."""
-        with self._guard("get_token"):
-            return _unexpired(await self._redis.get(self._token_key(key)), now)
+        return await self._links.get_token(key, now)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
@@ -338,7 +272,7 @@ class RedisStore:
             except ResponseError as exc:  # managed Redis often forbids or renames CONFIG
                 log.warning("redis_config_unreadable", extra={"error": str(exc)})
                 return []
-        policy, appendonly, save = (_text(next(iter(reply.values()), "")) for reply in replies)
+        policy, appendonly, save = (codec.text(next(iter(reply.values()), "")) for reply in replies)
         warnings = []
         if policy != "noeviction":
             warnings.append(
@@ -362,62 +296,3 @@ class RedisStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 queue(pipe)
                 return await pipe.execute()
-
-
-def _unexpired(stored: bytes | str | None, now: float) -> str | None:
-    """A token's value as `put_token` wrote it (`expires_at` newline value), unless it has expired by `now`."""
-    if stored is None:
-        return None
-    expires_at, _, value = _text(stored).partition("\n")
-    return value if float(expires_at) > now else None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _pairs(flat: list[Any]) -> dict[Any, Any]:
-    """A hash as a script returns it, [field, value, field, value, ...], as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _messages(items: list[bytes] | list[str], first: int) -> list[Message]:
-    """Stored messages, the first one at position `first`."""
-    if not items:
-        return []
-    # One json.loads for the whole page: 50 calls cost 3x more, mostly in json's Python layers (bench P7).
-    joined = b",".join(items) if isinstance(items[0], bytes) else ",".join(items).encode()
-    return [Message.from_data(data, first + i) for i, data in enumerate(json.loads(b"[" + joined + b"]"))]
-
-
-def _dump(value: Any) -> str:
-    # ASCII escapes keep odd unicode (lone surrogates) storable and round-trip exactly.
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-
-
-def _field(name: str) -> bytes:
-    # A hash field name is raw bytes; a lone surrogate in it is kept as its \uXXXX escape.
-    return name.encode("utf-8", "backslashreplace")
-
-
-def _session(raw: dict[Any, Any], metadata: dict[Any, Any]) -> Session | None:
-    if not raw:
-        return None
-    fields = {_text(key): value for key, value in raw.items()}
-    conversation_id, persona = _text(fields["conversation_id"]), _text(fields["persona"])
-    created_at, last_activity = float(fields["created_at"]), float(fields["last_activity"])
-    count = int(fields.get("message_count", 0))
-    return Session(conversation_id, persona, created_at, last_activity, count, _metadata(metadata.items()))
-
-
-def _listed_session(conversation_id: str, fields: list[Any], metadata: list[Any]) -> Session | None:
-    """A session as the active-page script returns it: HMGET values in order, HGETALL as a flat list."""
-    persona, created_at, last_activity, count = fields
-    if persona is None:
-        return None
-    meta = _metadata(zip(metadata[::2], metadata[1::2], strict=True)) if metadata else {}
-    return Session(conversation_id, _text(persona), float(created_at), float(last_activity), int(count or 0), meta)
-
-
-def _metadata(items: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
-    return {_text(key): json.loads(value) for key, value in items}

@@ -1,9 +1,10 @@
-"""The SQLite store's tables, how older files are migrated, and how rows become Messages and Sessions (and back)."""
+"""The SQLite store's tables: opening and migrating a file, purging expired rows, rows ↔ Messages and Sessions."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from nono.core.models import Message, Session
@@ -60,6 +61,28 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
         raise
     return found
+
+
+def open_database(path: Path, busy_ms: int) -> tuple[sqlite3.Connection, int]:
+    """Open (creating it and its directory if missing) and migrate the file: the connection and the version it had."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: the store issues BEGIN/COMMIT itself.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn, migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def purge_expired(conn: sqlite3.Connection, cutoff: float) -> None:
+    """Delete conversations idle since before `cutoff` (cheap: both lookups use an index)."""
+    expired = "SELECT conversation_id FROM sessions WHERE last_activity < ?"
+    conn.execute(f"DELETE FROM messages WHERE conversation_id IN ({expired})", (cutoff,))
+    conn.execute("DELETE FROM sessions WHERE last_activity < ?", (cutoff,))
 
 
 def _backfill_speakers(conn: sqlite3.Connection) -> None:

@@ -9,7 +9,6 @@ transaction can never interleave with another from this process, without any loc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store import sqlite_links as links
 from nono.core.store.base import Context, PersonRecord, Rewrite
 from nono.core.store.common import OutageGuard, lower_bound
 from nono.core.store.sqlite_rows import (
@@ -28,7 +28,8 @@ from nono.core.store.sqlite_rows import (
     SESSION_COLUMNS,
     message_of,
     message_row,
-    migrate,
+    open_database,
+    purge_expired,
     session_of,
     session_row,
 )  # fmt: skip
@@ -210,64 +211,23 @@ class SQLiteStore:
 
     async def person(self, person: str) -> PersonRecord | None:
         """The person's link record, or None when they are linked with nobody."""
-
-        def read(conn: sqlite3.Connection) -> PersonRecord | None:
-            row = conn.execute("SELECT conversation, people FROM people WHERE person = ?", (person,)).fetchone()
-            return None if row is None else PersonRecord(person, row[0], tuple(json.loads(row[1])))
-
-        return await self._call("person", self._read, read)
+        return await self._call("person", self._read, links.read_person, person)
 
     async def rewrite(self, change: Rewrite, now: float) -> None:
         """Apply a link or unlink in one transaction."""
-
-        def apply(conn: sqlite3.Connection) -> None:
-            for conversation_id, state in change.conversations.items():
-                conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
-                conn.execute("DELETE FROM sessions WHERE conversation_id = ?", (conversation_id,))
-                if state is not None:
-                    session, messages = state
-                    conn.execute(INSERT_SESSION, session_row(session))
-                    conn.executemany(
-                        INSERT_MESSAGE, [message_row(conversation_id, i, m) for i, m in enumerate(messages)]
-                    )
-            for person, record in change.people.items():
-                if record is None:
-                    conn.execute("DELETE FROM people WHERE person = ?", (person,))
-                else:
-                    row = (person, record.conversation, json.dumps(list(record.people)))
-                    conn.execute("INSERT OR REPLACE INTO people (person, conversation, people) VALUES (?, ?, ?)", row)
-
-        await self._call("rewrite", self._write, now, apply)
+        await self._call("rewrite", self._write, now, links.apply_rewrite, change)
 
     async def put_token(self, key: str, value: str, expires_at: float) -> None:
         """Keep `value` under `key` until `expires_at`; expired tokens are swept on the way."""
-
-        def put(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (self._clock(),))
-            conn.execute(
-                "INSERT OR REPLACE INTO tokens (key, value, expires_at) VALUES (?, ?, ?)", (key, value, expires_at)
-            )
-
-        await self._call("put_token", self._write, None, put)
+        await self._call("put_token", self._write, None, links.put_token, key, value, expires_at, self._clock())
 
     async def take_token(self, key: str, now: float) -> str | None:
         """The unexpired value under `key`, deleted in the same transaction."""
-
-        def take(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT value, expires_at FROM tokens WHERE key = ?", (key,)).fetchone()
-            conn.execute("DELETE FROM tokens WHERE key = ?", (key,))
-            return row[0] if row is not None and row[1] > now else None
-
-        return await self._call("take_token", self._write, None, take)
+        return await self._call("take_token", self._write, None, links.take_token, key, now)
 
     async def get_token(self, key: str, now: float) -> str | None:
         """The unexpired value under `key`."""
-
-        def get(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT value FROM tokens WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._call("get_token", self._read, get)
+        return await self._call("get_token", self._read, links.get_token, key, now)
 
     # -- health and lifecycle -------------------------------------------------------------
 
@@ -315,7 +275,7 @@ class SQLiteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if now is not None and self.history_ttl is not None:
-                self._purge_expired(conn, now - self.history_ttl)
+                purge_expired(conn, now - self.history_ttl)
             result = fn(conn, *args)
             conn.execute("COMMIT")
         except BaseException:
@@ -324,26 +284,9 @@ class SQLiteStore:
             raise
         return result
 
-    def _purge_expired(self, conn: sqlite3.Connection, cutoff: float) -> None:
-        """Delete users idle since before `cutoff` (cheap: both lookups use an index)."""
-        expired = "SELECT conversation_id FROM sessions WHERE last_activity < ?"
-        conn.execute(f"DELETE FROM messages WHERE conversation_id IN ({expired})", (cutoff,))
-        conn.execute("DELETE FROM sessions WHERE last_activity < ?", (cutoff,))
-
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-            conn = sqlite3.connect(self.path, isolation_level=None)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
-                self._found_version = migrate(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn, self._found_version = open_database(self.path, self._busy_ms)
         return self._conn
 
     def _disconnect(self) -> None:

@@ -1,0 +1,67 @@
+"""Every Redis key name of the store, written once (the store, its link records and the migration use them).
+
+The braces are Redis Cluster hash tags: one conversation's keys, and a person's link record next to
+their private conversation (a person's id is their private conversation's id), live on one shard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Stands for the conversation id in a key template; never part of one (ids contain no whitespace).
+_ID = "\n"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Key names under one prefix."""
+
+    prefix: str
+
+    def session(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{{{conversation_id}}}"
+
+    def history(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{{{conversation_id}}}:history"
+
+    def metadata(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{{{conversation_id}}}:metadata"
+
+    def conversation(self, conversation_id: str) -> tuple[str, str, str]:
+        """A conversation's session, history and metadata keys."""
+        return self.session(conversation_id), self.history(conversation_id), self.metadata(conversation_id)
+
+    def person(self, person: str) -> str:
+        return f"{self.prefix}person:{{{person}}}"
+
+    def token(self, key: str) -> str:
+        return f"{self.prefix}token:{key}"
+
+    @property
+    def index(self) -> str:
+        """The conversations scored by last activity."""
+        return f"{self.prefix}conversations:active"
+
+    @property
+    def version(self) -> str:
+        return f"{self.prefix}schema_version"
+
+    def templates(self) -> list[str]:
+        """What surrounds an id in its session key and in its metadata key (the active-page script builds them)."""
+        return [*self.session(_ID).split(_ID), *self.metadata(_ID).split(_ID)]
+
+    # -- schema 0, read only by the migration ------------------------------------------------
+
+    def legacy_conversation(self, conversation_id: str) -> tuple[str, str, str]:
+        """Schema 0's session, history and metadata keys of one user id."""
+        tag = f"{{{conversation_id}}}"
+        return f"{self.prefix}session:{tag}", f"{self.prefix}chat:{tag}:history", f"{self.prefix}chat:{tag}:metadata"
+
+    @property
+    def legacy_sessions(self) -> str:
+        """A SCAN pattern matching schema 0's session keys."""
+        return f"{self.prefix}session:{{*}}"
+
+    @property
+    def legacy_index(self) -> str:
+        return f"{self.prefix}sessions:active"
