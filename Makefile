@@ -1,5 +1,8 @@
 # `make run` chats in the terminal on embedded defaults; `make test` runs lint, types and the whole suite.
 PYTHON ?= python3
+# llama-cpp-python compiles llama.cpp on install. A -march=native build segfaulted in batch decode on
+# this project's AVX-512 machines; the portable build (runtime CPU dispatch) runs everywhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 VENV := .venv
 BIN := $(VENV)/bin
 # Re-install only when the project's dependencies change.
