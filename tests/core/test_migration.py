@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import redis
 
-from nono.core.store.base import SCHEMA_VERSION, SchemaTooNew, Store
+from nono.core.models import Message
+from nono.core.store.base import SCHEMA_VERSION, Fact, SchemaTooNew, Store
 from nono.core.store.redis_store import RedisStore
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
@@ -60,6 +61,57 @@ async def test_a_schema_0_sqlite_file_migrates_losing_nothing_and_twice_is_harml
         await assert_nothing_lost(again)
     finally:
         await again.aclose()
+
+
+def sqlite_layout(path) -> tuple[int, set[str]]:
+    """The file's schema version and the names of its tables and indexes."""
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    conn.close()
+    return version, names
+
+
+MEMORY_LAYOUT = {"summaries", "facts", "messages_speaker", "facts_author"}
+
+
+async def test_a_schema_1_sqlite_file_gains_the_memory_tables_and_keeps_its_data(tmp_path):
+    # A schema 1 file is a schema 2 file without what schema 2 added: build one by taking those away.
+    path = tmp_path / "nono.sqlite3"
+    store = SQLiteStore(path)
+    await store.append_turn("discord:1", "pirate", [Message("user", "hi", 1.0, speaker_id="discord:1")], 2.0)
+    await store.aclose()
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "DROP TABLE summaries; DROP TABLE facts; DROP INDEX messages_speaker; PRAGMA user_version = 1;"
+        )
+    conn.close()
+    assert sqlite_layout(path)[0] == 1 and not MEMORY_LAYOUT & sqlite_layout(path)[1]
+
+    for found in (1, SCHEMA_VERSION):
+        store = SQLiteStore(path)
+        try:
+            assert await store.migrate() == found
+            assert [m.content for m in await store.history("discord:1", 10)] == ["hi"]
+            assert await store.add_fact("discord:1", Fact("k1", "likes tea", 3.0, "discord:1"), "pirate", 3.0, 5)
+            assert await store.conversations_of("discord:1") == ["discord:1"]
+            await store.delete_facts("discord:1")
+        finally:
+            await store.aclose()
+    version, names = sqlite_layout(path)
+    assert version == SCHEMA_VERSION and names >= MEMORY_LAYOUT
+
+
+async def test_a_schema_0_sqlite_file_gains_the_memory_tables_too(tmp_path):
+    path = legacy_sqlite_copy(tmp_path)
+    store = SQLiteStore(path)
+    try:
+        await store.migrate()
+        assert await store.conversations_of("discord:1003") == ["discord:channel:3001"]  # found by the speaker index
+    finally:
+        await store.aclose()
+    version, names = sqlite_layout(path)
+    assert version == SCHEMA_VERSION and names >= MEMORY_LAYOUT
 
 
 async def test_a_schema_0_redis_dump_migrates_losing_nothing_and_twice_is_harmless(redis_prefix):

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from nono.core.chat import ChatLimits, ChatService
 from nono.core.errors import StoreUnavailable
 from nono.core.models import Message
+from nono.core.store.base import SCHEMA_VERSION
 from nono.core.store.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
 
@@ -144,7 +145,7 @@ async def test_keys_follow_the_documented_layout(redis_prefix: str):
         assert sorted([k async for k in raw.scan_iter(match=f"{redis_prefix}*")]) == sorted(
             [session_key, history_key, metadata_key, index_key, version_key]
         )
-        assert await raw.get(version_key) == "1"
+        assert await raw.get(version_key) == str(SCHEMA_VERSION)
         assert await raw.hgetall(session_key) == {
             "conversation_id": USER,
             "persona": "pirate",
@@ -189,7 +190,7 @@ async def test_works_with_a_client_that_decodes_responses():
     await store.append_turn(USER, "pirate", [Message("user", odd, 1.0, {"k": odd})], 2.0)
     await store.touch(USER, "assistant", 3.0, {"nick": odd})
 
-    session, window, _ = await store.load_context(USER, 5)
+    session, window, *_ = await store.load_context(USER, 5)
     assert session.persona == "pirate" and session.metadata == {"nick": odd}
     assert window == [Message("user", odd, 1.0, {"k": odd})]
     assert [s.user_id for s in (await store.active_page(0)).sessions] == [USER]
@@ -217,7 +218,7 @@ async def test_an_outage_is_a_clear_error_and_the_store_recovers_by_itself(own_r
             server.start()  # same port, empty (no persistence): the store must reconnect alone
             await store.append_turn(USER, "tutor", [Message("user", "after", 3.0)], 3.0)
 
-        session, window, _ = await store.load_context(USER, 20)
+        session, window, *_ = await store.load_context(USER, 20)
         assert session.persona == "tutor" and [m.content for m in window] == ["after"]
         events = [r.getMessage() for r in caplog.records]
         assert events.count("store_unavailable") == 1  # logged once per outage, not per request

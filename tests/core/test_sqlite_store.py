@@ -1,4 +1,4 @@
-"""SQLiteStore beyond the contract: pragmas, window-only reads, locks, broken files, TTL purge."""
+"""SQLiteStore beyond the contract: pragmas, window-only reads, locks, broken files, TTL purge, indexed erasure."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from nono.core.errors import StoreUnavailable
 from nono.core.models import Message
+from nono.core.store.base import Fact, Summary
 from nono.core.store.sqlite_store import SQLiteStore
 
 USER = "telegram:42"
@@ -51,7 +52,7 @@ async def test_creates_missing_directories_and_keeps_data_across_reopen(tmp_path
 
     reopened = SQLiteStore(path)
     try:
-        session, window, _ = await reopened.load_context(USER, 10)
+        session, window, *_ = await reopened.load_context(USER, 10)
         assert session.persona == "pirate" and [m.content for m in window] == ["question 0", "answer 0"]
     finally:
         await reopened.aclose()
@@ -67,7 +68,7 @@ async def test_a_turn_reads_only_the_window_however_long_the_history(tmp_path: P
             return 0  # 0 = carry on
 
         await on_store_connection(store, lambda conn: conn.set_progress_handler(tick, 10))
-        session, window, _ = await store.load_context(USER, 20)
+        session, window, *_ = await store.load_context(USER, 20)
         await on_store_connection(store, lambda conn: conn.set_progress_handler(None, 0))
         assert len(window) == 20 and window[-1].seq == session.message_count - 1
         return steps[0]
@@ -118,7 +119,7 @@ async def test_a_locked_database_is_a_clear_error_and_nothing_half_done_is_kept(
             other.execute("ROLLBACK")
             await store.append_turn(USER, "assistant", turn(2), 302.0)
         assert [r.getMessage() for r in caplog.records] == ["store_unavailable", "store_recovered"]
-        session, window, _ = await store.load_context(USER, 10)
+        session, window, *_ = await store.load_context(USER, 10)
         assert session.message_count == 4
         assert [m.content for m in window] == ["question 0", "answer 0", "question 2", "answer 2"]
     finally:
@@ -139,7 +140,7 @@ async def test_a_full_disk_mid_turn_keeps_nothing_half_written(tmp_path: Path):
         with pytest.raises(StoreUnavailable):
             await store.append_turn(USER, "assistant", big, 202.0)
 
-        session, window, _ = await store.load_context(USER, 10)
+        session, window, *_ = await store.load_context(USER, 10)
         assert session.message_count == 2 and session.last_activity == 102.0
         assert [m.content for m in window] == ["question 0", "answer 0"]
         await store.append_turn(USER, "assistant", big, 302.0)  # space again (the store reconnected)
@@ -202,9 +203,16 @@ async def test_history_ttl_judges_reads_by_the_clock_and_purges_on_write(tmp_pat
     try:
         await store.append_turn("telegram:old", "pirate", turn(0, now - 200), now - 120)
         await store.append_turn("telegram:recent", "tutor", turn(0, now - 40), now - 30)
+        for conversation_id, at in (("telegram:old", now - 120), ("telegram:recent", now - 30)):
+            await store.add_fact(conversation_id, Fact("k1", "a note", at), "pirate", at, 5)
+            # Written straight into the table: the old conversation has already expired for the store's verbs.
+            await on_store_connection(store, lambda conn, c=conversation_id, t=at: conn.execute(
+                "INSERT INTO summaries VALUES (?, 'said things', 1, 'm', ?, 1)", (c, t)
+            ))  # fmt: skip
 
         assert await store.get_session("telegram:old") is None  # idle 120 s > 60 s
         assert await store.history("telegram:old", 10) == []
+        assert await store.facts("telegram:old") == [] and await store.get_summary("telegram:old") is None
         assert (await store.get_session("telegram:recent")).persona == "tutor"
         assert await store.count_active(0) == 1
 
@@ -212,8 +220,75 @@ async def test_history_ttl_judges_reads_by_the_clock_and_purges_on_write(tmp_pat
         with sqlite3.connect(path) as raw:
             rows = raw.execute("SELECT conversation_id, COUNT(*) FROM messages GROUP BY conversation_id").fetchall()
             sessions = {row[0] for row in raw.execute("SELECT conversation_id FROM sessions")}
+            memory = {
+                t: raw.execute(f"SELECT DISTINCT conversation_id FROM {t}").fetchall() for t in ("facts", "summaries")
+            }
         raw.close()
         assert rows == [("telegram:recent", 2)]
+        assert memory == {"facts": [("telegram:recent",)], "summaries": [("telegram:recent",)]}
         assert sessions == {"telegram:recent", USER}
+    finally:
+        await store.aclose()
+
+
+async def test_finding_a_person_does_not_read_everyone_elses_messages(tmp_path: Path):
+    # Counted in SQLite virtual-machine steps, like the window above: the speaker index does the finding.
+    async def steps_to_find(store: SQLiteStore) -> int:
+        steps = [0]
+
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        await on_store_connection(store, lambda conn: conn.set_progress_handler(tick, 10))
+        found = await store.conversations_of("telegram:7")
+        await on_store_connection(store, lambda conn: conn.set_progress_handler(None, 0))
+        assert found == ["telegram:chat:-5", "telegram:chat:-5:person:7"]
+        return steps[0]
+
+    small, large = SQLiteStore(tmp_path / "small.sqlite3"), SQLiteStore(tmp_path / "large.sqlite3")
+    try:
+        for store, turns in ((small, 20), (large, 2000)):
+            others = [Message("user", f"q{i}", float(i), speaker_id=f"telegram:{i % 9 + 10}") for i in range(turns)]
+            await store.append_turn("telegram:chat:-5", "assistant", others, 5000.0)
+            await store.append_turn("telegram:chat:-6", "assistant", others, 5000.0)
+            await store.append_turn(
+                "telegram:chat:-5", "assistant", [Message("user", "me", 1.0, speaker_id="telegram:7")], 5001.0
+            )
+            await store.touch("telegram:chat:-5:person:7", "assistant", 5002.0)
+
+        small_steps, large_steps = await steps_to_find(small), await steps_to_find(large)
+        assert large_steps < 2 * small_steps  # 100 times the messages, about the same work
+    finally:
+        await small.aclose()
+        await large.aclose()
+
+
+async def test_an_erasure_that_fails_midway_changes_nothing(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "nono.sqlite3")
+    try:
+        spoken = [Message("user", "mine", 1.0, speaker_id=USER), Message("assistant", "reply", 2.0)]
+        await store.append_turn("telegram:chat:-5", "assistant", spoken + turn(1), 3.0)
+        await store.add_fact("telegram:chat:-5", Fact("k1", "a note", 3.0, USER), "assistant", 3.0, 5)
+
+        # The summary is written last: a trigger that refuses it makes the erasure fail after the deletions.
+        await on_store_connection(store, lambda conn: conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON summaries BEGIN SELECT RAISE(ABORT, 'disk said no'); END"
+        ))  # fmt: skip
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.erase_speaker("telegram:chat:-5", USER)
+        assert [m.content for m in await store.history("telegram:chat:-5", 10)] == [
+            "mine",
+            "reply",
+            "question 1",
+            "answer 1",
+        ]
+        assert len(await store.facts("telegram:chat:-5")) == 1
+
+        await on_store_connection(store, lambda conn: conn.execute("DROP TRIGGER refuse"))
+        assert (await store.erase_speaker("telegram:chat:-5", USER)).messages == 2
+        assert (await store.get_summary("telegram:chat:-5")) == Summary(
+            "", -1, "", pytest.approx(time.time(), abs=60), 1
+        )
     finally:
         await store.aclose()

@@ -114,13 +114,13 @@ async def test_append_turn_creates_the_session_with_the_persona_it_is_given(stor
 async def test_load_context_returns_only_the_newest_window_oldest_first(store: Store):
     written = await fill(store, ALICE, 5)
 
-    session, window, _ = await store.load_context(ALICE, 3)
+    session, window, *_ = await store.load_context(ALICE, 3)
 
     assert session == Session(ALICE, "assistant", 1001.0, 1041.0, 10, {})
     assert window == written[-3:]
     assert [m.seq for m in window] == [7, 8, 9]
 
-    _, everything, _ = await store.load_context(ALICE, 100)
+    _, everything, *_ = await store.load_context(ALICE, 100)
     assert everything == written
     assert [m.seq for m in everything] == list(range(10))
     assert (await store.load_context(ALICE, 0))[:2] == (session, [])
@@ -217,7 +217,7 @@ async def test_odd_unicode_is_stored_exactly(store: Store):
     await store.append_turn(ALICE, "assistant", messages, 30.0)
     await store.touch(ALICE, "assistant", 31.0, {"nick": "\udc80 odd", "nul": "a\x00b"})
 
-    _, window, _ = await store.load_context(ALICE, 50)
+    _, window, *_ = await store.load_context(ALICE, 50)
     assert contents(window) == contents(messages)
     assert window[-1].metadata == {"note": "\ud83d alone", "k\x00": "🦜"}
     assert (await store.get_session(ALICE)).metadata == {"nick": "\udc80 odd", "nul": "a\x00b"}
@@ -308,7 +308,7 @@ async def test_history_ttl_forgets_idle_users_and_activity_keeps_them(ttl_store:
     assert [s.user_id for s in (await ttl_store.active_page(0)).sessions] == [ALICE]
     assert await ttl_store.count_active(0) == 1
 
-    session, window, _ = await ttl_store.load_context(ALICE, 20)
+    session, window, *_ = await ttl_store.load_context(ALICE, 20)
     assert session.persona == "pirate" and contents(window) == ["question 0", "answer 0"]
 
     reborn = await ttl_store.append_turn(BOB, "assistant", turn(1, time.time()), time.time())

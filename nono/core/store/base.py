@@ -7,15 +7,16 @@ plain values; they never decide policy (windows, timeouts, who may link) beyond 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from nono.core.errors import ConfigError
 from nono.core.models import ActivePage, Message, Session
 
-#: The layout this code reads and writes. 0: one session per user id (before conversations and links).
-SCHEMA_VERSION = 1
+#: The layout this code reads and writes. 0: one session per user id (before conversations and links);
+#: 1: conversations, speakers, links; 2: summaries and remembered facts.
+SCHEMA_VERSION = 2
 
 
 class SchemaTooNew(ConfigError):
@@ -28,8 +29,69 @@ class SchemaTooNew(ConfigError):
         )
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a conversation said before its window, condensed: it covers every message with `seq <= covers`.
+
+    `revision` counts the writes and drops of the conversation's summary; a background job writes
+    only over the revision it read, so a reset or an erasure in between is never overwritten.
+    A dropped summary (its messages were rewritten) has `covers` -1 and no text.
+    """
+
+    text: str
+    covers: int
+    model: str
+    created_at: float
+    revision: int = 0
+
+    @property
+    def dropped(self) -> bool:
+        return self.covers < 0
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "covers": self.covers, "model": self.model, "created_at": self.created_at,
+            "revision": self.revision,
+        }  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Summary:
+        return cls(
+            str(data["text"]), int(data["covers"]), str(data["model"]), float(data["created_at"]),
+            int(data.get("revision", 0)),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A note someone asked Nono to remember in a conversation; `id` is stable, `author` a person id."""
+
+    id: str
+    text: str
+    created_at: float
+    author: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "created_at": self.created_at, "author": self.author}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Fact:
+        author = data.get("author")
+        return cls(
+            str(data["id"]), str(data["text"]), float(data["created_at"]), None if author is None else str(author)
+        )
+
+
+class Erased(NamedTuple):
+    """What erasing one person from a conversation removed."""
+
+    messages: int
+    facts: int
+
+
 class Context(NamedTuple):
-    """What a turn reads: the session, the newest messages (oldest first), and the conversation they belong to.
+    """What a turn reads: the session, the newest messages (oldest first), the conversation they belong to,
+    its summary (None when there is none or it was dropped) and its remembered facts (oldest first).
 
     `conversation_id` differs from the id asked for when a person's private conversation is linked.
     """
@@ -37,6 +99,8 @@ class Context(NamedTuple):
     session: Session | None
     messages: list[Message]
     conversation_id: str
+    summary: Summary | None = None
+    facts: tuple[Fact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,13 +116,16 @@ class PersonRecord:
 class Rewrite:
     """A change to several conversations and people at once (a link or an unlink).
 
-    `conversations` maps an id to its new whole state, or None to delete it; `people` maps a person
-    to their record, or None when they are no longer linked. SQLite applies it in one transaction;
-    Redis per key slot, conversations first, so a crash half-way may duplicate but never lose messages.
+    `conversations` maps an id to its new whole state, or None to delete it (with its summary and
+    facts); a rewritten conversation's summary is dropped (its seqs changed). `facts` replaces the
+    facts of the conversations it names. `people` maps a person to their record, or None when they
+    are no longer linked. SQLite applies it in one transaction; Redis per key slot, conversations
+    first, so a crash half-way may duplicate but never lose messages.
     """
 
     conversations: dict[str, tuple[Session, list[Message]] | None] = field(default_factory=dict)
     people: dict[str, PersonRecord | None] = field(default_factory=dict)
+    facts: dict[str, list[Fact]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -69,7 +136,10 @@ class Store(Protocol):
         """Bring the stored data to SCHEMA_VERSION (idempotent); the version found. Raises SchemaTooNew."""
 
     async def load_context(self, conversation_id: str, limit: int) -> Context:
-        """The session and the newest `limit` messages of the conversation, following a person's link."""
+        """The session, the newest `limit` messages, the summary and the facts, following a person's link.
+
+        One read: a turn costs one round trip here however much it remembers.
+        """
 
     async def get_session(self, conversation_id: str) -> Session | None:
         """The conversation's session, or None when there is none (never created, reset, or expired)."""
@@ -95,7 +165,43 @@ class Store(Protocol):
         """Up to `limit` messages with `seq < before` (all when None), newest last, each with `seq` set."""
 
     async def clear(self, conversation_id: str) -> bool:
-        """Forget the conversation's session and history; True if there was anything to forget."""
+        """Forget the conversation's session, history, summary and facts; True if there was anything to forget."""
+
+    # -- long-term memory: summaries and facts expire with their conversation (HISTORY_TTL) --
+
+    async def get_summary(self, conversation_id: str) -> Summary | None:
+        """The conversation's summary record (a dropped one included), or None when none was ever written."""
+
+    async def put_summary(self, conversation_id: str, summary: Summary, *, revision: int, epoch: float) -> bool:
+        """Store `summary` with revision `revision + 1`, only if the stored record's revision is `revision`
+        (0 when there is none) and the conversation's session exists with `created_at == epoch`.
+
+        False, changing nothing, otherwise: the history it summarized was reset or rewritten meanwhile.
+        """
+
+    async def facts(self, conversation_id: str) -> list[Fact]:
+        """The conversation's facts, oldest first."""
+
+    async def add_fact(self, conversation_id: str, fact: Fact, persona: str, now: float, max_facts: int) -> bool:
+        """Append `fact` unless the conversation already holds `max_facts`; False (nothing changed) if it does.
+
+        Creates the session with `persona` when missing; counts as activity (refreshes HISTORY_TTL).
+        """
+
+    async def delete_facts(self, conversation_id: str, ids: Collection[str] | None = None) -> int:
+        """Remove the facts with these ids (every fact when None); how many were removed."""
+
+    async def conversations_of(self, person: str) -> list[str]:
+        """Every conversation holding something of `person`, sorted: their private one (id == person),
+        their per-person group conversations (`<platform>:…:person:<user>`, same platform), and any
+        conversation with a user message they spoke or a fact they wrote."""
+
+    async def erase_speaker(self, conversation_id: str, person: str) -> Erased:
+        """Remove every turn `person` spoke (their message and the replies up to the next user message)
+        and every fact they wrote, renumbering the rest; when a message went, the summary is dropped.
+
+        Atomic per conversation; the session's message count follows.
+        """
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all.

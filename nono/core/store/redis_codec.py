@@ -1,4 +1,4 @@
-"""How Redis replies become Sessions, Messages and link records, and how they are written back."""
+"""How Redis replies become Sessions, Messages, summaries, facts and link records, and how they are written back."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from nono.core.models import Message, Session
-from nono.core.store.base import PersonRecord
+from nono.core.store.base import Context, Fact, PersonRecord, Summary
 
 
 def text(value: bytes | str) -> str:
@@ -54,6 +54,16 @@ def session_of(raw: dict[Any, Any], metadata: dict[Any, Any]) -> Session | None:
     return Session(conversation_id, persona, created_at, last_activity, count, metadata_of(metadata.items()))
 
 
+def context_of(reply: list[Any], conversation_id: str) -> Context:
+    """A turn's context as the load-context script returns it (a dropped summary is not shown)."""
+    raw, meta, length, items, stored, facts = reply
+    summary = summary_of(stored)
+    return Context(
+        session_of(pairs(raw), pairs(meta)), messages_of(items, first=length - len(items)), conversation_id,
+        None if summary is None or summary.dropped else summary, tuple(facts_of(facts)),
+    )  # fmt: skip
+
+
 def listed_session(conversation_id: str, fields: list[Any], metadata: list[Any]) -> Session | None:
     """A session as the active-page script returns it: HMGET values in order, HGETALL as a flat list."""
     persona, created_at, last_activity, count = fields
@@ -97,3 +107,38 @@ def unexpired(stored: bytes | str | None, now: float) -> str | None:
         return None
     expires_at, _, value = text(stored).partition("\n")
     return value if float(expires_at) > now else None
+
+
+def summary_of(stored: bytes | str | None) -> Summary | None:
+    """The summary record as stored (a dropped one included), or None when there is none."""
+    return None if stored is None else Summary.from_data(json.loads(stored))
+
+
+def summary_value(summary: Summary, revision: int) -> str:
+    """A summary record as stored, with `revision` (the store counts revisions, not the caller)."""
+    return dump({**summary.to_data(), "revision": revision})
+
+
+def dropped_summary(stored: bytes | str | None, now: float) -> str:
+    """The record that replaces a summary whose messages were rewritten: no text, one revision on."""
+    old = summary_of(stored)
+    return summary_value(Summary("", -1, "", now), 1 if old is None else old.revision + 1)
+
+
+def fact_value(fact: Fact) -> str:
+    return dump(fact.to_data())
+
+
+def facts_of(items: Sequence[bytes | str]) -> list[Fact]:
+    return [Fact.from_data(json.loads(item)) for item in items]
+
+
+def ttl_ms(history_ttl: float | None) -> int | None:
+    """HISTORY_TTL as a PEXPIRE argument (at least 1 ms), or None when nothing expires."""
+    return None if history_ttl is None else max(1, round(history_ttl * 1000))
+
+
+def expiry(ttl: int | None, history_ttl: float | None, now: float) -> list[str]:
+    """The TTL and pruning arguments of the scripts that mark a session active: the TTL in ms ('' for none),
+    and the exclusive index score below which entries belong to expired sessions ('' for none)."""
+    return ["" if ttl is None else str(ttl), "" if history_ttl is None else f"({now - history_ttl!r}"]

@@ -1,4 +1,4 @@
-"""Every Redis key name of the store, written once (the store, its link records and the migration use them).
+"""Every Redis key name of the store, written once (the store, its links, its memory and the migration use them).
 
 The braces are Redis Cluster hash tags: one conversation's keys, and a person's link record next to
 their private conversation (a person's id is their private conversation's id), live on one shard.
@@ -6,6 +6,7 @@ their private conversation (a person's id is their private conversation's id), l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: Stands for the conversation id in a key template; never part of one (ids contain no whitespace).
@@ -27,9 +28,29 @@ class RedisKeys:
     def metadata(self, conversation_id: str) -> str:
         return f"{self.prefix}conv:{{{conversation_id}}}:metadata"
 
+    def summary(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{{{conversation_id}}}:summary"
+
+    def facts(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{{{conversation_id}}}:facts"
+
     def conversation(self, conversation_id: str) -> tuple[str, str, str]:
-        """A conversation's session, history and metadata keys."""
+        """A conversation's session, history and metadata keys: its state, as a rewrite replaces it."""
         return self.session(conversation_id), self.history(conversation_id), self.metadata(conversation_id)
+
+    def everything(self, conversation_id: str) -> tuple[str, str, str, str, str]:
+        """Every key of a conversation: session, history, metadata, summary, facts (they expire together)."""
+        return (*self.conversation(conversation_id), self.summary(conversation_id), self.facts(conversation_id))
+
+    @property
+    def conversations(self) -> str:
+        """A SCAN pattern matching every key of every conversation (and no other prefix's)."""
+        return f"{_glob_escaped(self.prefix)}conv:{{*"
+
+    def conversation_of(self, key: str) -> str:
+        """The conversation id in one of its keys (the text between the hash tag's braces; suffixes hold none)."""
+        start = len(self.prefix) + len("conv:{")
+        return key[start : key.rindex("}")]
 
     def person(self, person: str) -> str:
         return f"{self.prefix}person:{{{person}}}"
@@ -65,3 +86,8 @@ class RedisKeys:
     @property
     def legacy_index(self) -> str:
         return f"{self.prefix}sessions:active"
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` matched literally in a SCAN pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

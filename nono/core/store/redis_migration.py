@@ -4,7 +4,8 @@ Schema 0 kept one user's data in `session:{id}`, `chat:{id}:history`, `chat:{id}
 indexed them in `sessions:active`. Schema 1 names them after conversations (`conv:{id}`…,
 `conversations:active`) and records each user message's speaker. Each conversation moves in one
 MULTI/EXEC (its keys share a hash tag, hence a slot), so a crash leaves every conversation either
-old or new, and running again finishes the job. `schema_version` is written last.
+old or new, and running again finishes the job. Schema 2 adds keys (`conv:{id}:summary`,
+`conv:{id}:facts`) that start out absent, so from 1 nothing moves. `schema_version` is written last.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ async def migrate(client: aioredis.Redis, keys: RedisKeys) -> int:
     if found == SCHEMA_VERSION:
         return found
     moved = 0
-    start = len(keys.legacy_sessions) - 2  # where the id begins: the pattern ends with `{*}`
-    async for key in client.scan_iter(match=keys.legacy_sessions, count=500):
-        await _move(client, keys, text(key)[start:-1])
-        moved += 1
-    await _move_index(client, keys)
+    if found == 0:  # a SCAN of the whole keyspace: only when there can be something to move
+        start = len(keys.legacy_sessions) - 2  # where the id begins: the pattern ends with `{*}`
+        async for key in client.scan_iter(match=keys.legacy_sessions, count=500):
+            await _move(client, keys, text(key)[start:-1])
+            moved += 1
+        await _move_index(client, keys)
     await client.set(keys.version, SCHEMA_VERSION)
     if moved:
         log.warning("store_migrated", extra={"backend": "redis", "from": found, "to": SCHEMA_VERSION, "moved": moved})

@@ -11,18 +11,25 @@ checks memory per write command as it always did: the read-only ones still run w
 
 from __future__ import annotations
 
-#: KEYS: session, metadata, history, person. ARGV: how many of the newest messages (0: none), the id.
-#: Returns {session hash, metadata hash, history length, messages}; hashes as flat field/value lists.
+#: KEYS: session, history, metadata, summary, facts, person. ARGV: how many of the newest messages
+#: (0: none), the id. Returns {session hash, metadata hash, history length, messages, summary (nil when
+#: none), facts}; hashes as flat field/value lists. The summary and facts are read only with a live session.
 #: When the id is a person linked to another conversation, returns {that conversation's id} alone:
 #: its keys hash to another slot, so the caller asks again with it.
 LOAD_CONTEXT = """
-local linked = redis.call('HGET', KEYS[4], 'conversation')
+local linked = redis.call('HGET', KEYS[6], 'conversation')
 if linked and linked ~= ARGV[2] then return {linked} end
-local length = redis.call('LLEN', KEYS[3])
+local session = redis.call('HGETALL', KEYS[1])
+local summary, facts = false, {}
+if #session > 0 then
+  summary = redis.call('GET', KEYS[4])
+  facts = redis.call('LRANGE', KEYS[5], 0, -1)
+end
+local length = redis.call('LLEN', KEYS[2])
 local limit = tonumber(ARGV[1])
 local items = {}
-if limit > 0 then items = redis.call('LRANGE', KEYS[3], -limit, -1) end
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), length, items}
+if limit > 0 then items = redis.call('LRANGE', KEYS[2], -limit, -1) end
+return {session, redis.call('HGETALL', KEYS[3]), length, items, summary, facts}
 """
 
 #: A page of history. KEYS: history. ARGV: how many, and `before` (a seq; '' for the newest).
@@ -36,34 +43,74 @@ if stop <= start then return {start, {}} end
 return {start, redis.call('LRANGE', KEYS[1], start, stop - 1)}
 """
 
-#: The session upsert every write ends with, after appending any messages.
-#: KEYS: session, history, metadata, index. ARGV: conversation id, persona, now, persona wins ('1'/'0'),
-#: TTL in ms ('' for none), exclusive index score below which entries expired, the number of
-#: metadata fields N, N field/value pairs, then the messages to append (JSON).
+#: The session upsert every write ends with, shared by the scripts below (a local function each).
+#: KEYS: session, history, metadata, summary, facts, index. ARGV[1..6]: conversation id, persona, now,
+#: persona wins ('1'/'0'), TTL in ms ('' for none), exclusive index score below which entries expired.
+#: Every key of the conversation gets the TTL, so its summary and facts expire with its history.
+_MARK_ACTIVE = """
+local function mark_active(added)
+  local session, index, now = KEYS[1], KEYS[6], ARGV[3]
+  redis.call('HSETNX', session, 'created_at', now)
+  if ARGV[4] == '1' then
+    redis.call('HSET', session, 'persona', ARGV[2])
+  else
+    redis.call('HSETNX', session, 'persona', ARGV[2])
+  end
+  redis.call('HSET', session, 'conversation_id', ARGV[1], 'last_activity', now)
+  redis.call('HINCRBY', session, 'message_count', added)
+  redis.call('ZADD', index, now, ARGV[1])
+  if ARGV[5] ~= '' then
+    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+    -- Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', ARGV[6])
+  end
+end
+"""
+
+#: Append messages, merge metadata, mark the session active. KEYS and ARGV[1..6] as `_MARK_ACTIVE`'s,
+#: then the number of metadata fields N, N field/value pairs, then the messages to append (JSON).
 #: Returns {session hash, metadata hash} as written.
-ACTIVITY = """
-local session, history, metadata, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local user, persona, now = ARGV[1], ARGV[2], ARGV[3]
+ACTIVITY = (
+    _MARK_ACTIVE
+    + """
 local fields = tonumber(ARGV[7])
 local first = 8 + 2 * fields
 local added = #ARGV - first + 1
-if added > 0 then redis.call('RPUSH', history, unpack(ARGV, first)) end
-redis.call('HSETNX', session, 'created_at', now)
-if ARGV[4] == '1' then
-  redis.call('HSET', session, 'persona', persona)
-else
-  redis.call('HSETNX', session, 'persona', persona)
+if added > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, first)) end
+if fields > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 8, first - 1)) end
+mark_active(added)
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[3])}
+"""
+)
+
+#: Remember a fact unless the conversation is full. KEYS and ARGV[1..6] as `_MARK_ACTIVE`'s, then the
+#: most facts a conversation holds and the fact (JSON). Returns 1 when added, 0 when full (nothing changed).
+ADD_FACT = (
+    _MARK_ACTIVE
+    + """
+if redis.call('LLEN', KEYS[5]) >= tonumber(ARGV[7]) then return 0 end
+redis.call('RPUSH', KEYS[5], ARGV[8])
+mark_active(0)
+return 1
+"""
+)
+
+#: Compare-and-set a summary. KEYS: session, history, metadata, summary, facts. ARGV: the revision the
+#: writer read (0: none), the session's created_at it read, the record (JSON, its revision one on), the TTL
+#: in ms ('' for none). Returns 1 when written, 0 when the session or the summary changed meanwhile.
+#: The revision is found by pattern: a record's strings are JSON-escaped, so `"revision":` can only be its key.
+PUT_SUMMARY = """
+local created = redis.call('HGET', KEYS[1], 'created_at')
+if not created or tonumber(created) ~= tonumber(ARGV[2]) then return 0 end
+local stored = redis.call('GET', KEYS[4])
+local revision = 0
+if stored then revision = tonumber(string.match(stored, '"revision":(%d+)')) or 0 end
+if revision ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[4], ARGV[3])
+if ARGV[4] ~= '' then
+  for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 end
-redis.call('HSET', session, 'conversation_id', user, 'last_activity', now)
-redis.call('HINCRBY', session, 'message_count', added)
-if fields > 0 then redis.call('HSET', metadata, unpack(ARGV, 8, first - 1)) end
-redis.call('ZADD', index, now, user)
-if ARGV[5] ~= '' then
-  for _, key in ipairs({session, history, metadata}) do redis.call('PEXPIRE', key, ARGV[5]) end
-  -- Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', ARGV[6])
-end
-return {redis.call('HGETALL', session), redis.call('HGETALL', metadata)}
+return 1
 """
 
 #: A page of active sessions and the total. Keys are built from the ids found in the index, so

@@ -3,24 +3,23 @@
 Keys (under the prefix): `conv:{id}` (hash: conversation_id, persona, created_at, last_activity,
 message_count), `conv:{id}:history` (list of JSON messages, oldest first, so a message's position
 is its `seq`), `conv:{id}:metadata` (the session's free-form metadata, one JSON value per field, so
-merging is a plain HSET with no read-modify-write), `conversations:active` (ids scored by last
-activity), `person:{id}` (a linked person: their conversation and the people linked), `token:{key}`
-(link codes and proposals, with a TTL) and `schema_version`. The braces are Redis Cluster hash tags:
-one conversation's keys, and a person's record next to their private conversation, live on one
-shard. A turn costs two round trips: `load_context` and `append_turn`, each one Lua script (see
-`redis_scripts`; a linked person's turn costs one more); a page of history, or of active sessions
-with its total, is one more.
+merging is a plain HSET with no read-modify-write), `conv:{id}:summary` and `conv:{id}:facts` (long-term
+memory, see `redis_memory`), `conversations:active` (ids scored by last activity), `person:{id}` (a
+linked person: their conversation and the people linked), `token:{key}` (link codes and proposals, with
+a TTL) and `schema_version`. The braces are Redis Cluster hash tags: one conversation's keys, and a
+person's record next to their private conversation, live on one shard. A turn costs two round trips:
+`load_context` (summary and facts included) and `append_turn`, each one Lua script (see `redis_scripts`;
+a linked person's turn costs one more); a page of history, or of active sessions with its total, is one more.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,10 +28,11 @@ from redis.exceptions import RedisError, ResponseError
 from nono.core.models import ActivePage, Message, Session
 from nono.core.store import redis_codec as codec
 from nono.core.store import redis_scripts as scripts
-from nono.core.store.base import Context, PersonRecord, Rewrite
+from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
 from nono.core.store.common import OutageGuard, lower_bound
 from nono.core.store.redis_keys import RedisKeys
 from nono.core.store.redis_links import RedisLinks
+from nono.core.store.redis_memory import RedisMemory
 from nono.core.store.redis_migration import migrate
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,12 @@ class RedisStore:
         self._keys = keys = RedisKeys(prefix)
         self.history_ttl = history_ttl
         self._clock = clock
-        self._ttl_ms = None if history_ttl is None else max(1, round(history_ttl * 1000))
+        self._ttl_ms = codec.ttl_ms(history_ttl)
         self._index = keys.index
         # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
         self._guard = OutageGuard(log, "redis", (RedisError, OSError))
         self._links = RedisLinks(client, keys, self._guard, ttl_ms=self._ttl_ms, clock=clock)
+        self._memory = RedisMemory(client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock)
         self._load_context = client.register_script(scripts.LOAD_CONTEXT)
         self._history = client.register_script(scripts.HISTORY)
         self._activity = client.register_script(scripts.ACTIVITY)
@@ -100,21 +101,16 @@ class RedisStore:
             await self.migrate()
 
     async def load_context(self, conversation_id: str, limit: int) -> Context:
-        """The session and the newest `limit` messages (oldest first), in one round trip (two when linked)."""
+        """The session, the newest `limit` messages, the summary and the facts: one round trip (two when linked)."""
         await self._ready()
         for _ in range(2):  # a link points at a conversation that is nobody's link: one hop at most
-            keys = [
-                self._keys.session(conversation_id), self._keys.metadata(conversation_id),
-                self._keys.history(conversation_id), self._keys.person(conversation_id),
-            ]  # fmt: skip
+            keys = [*self._keys.everything(conversation_id), self._keys.person(conversation_id)]
             with self._guard("load_context"):
                 reply = await self._load_context(keys=keys, args=[max(0, limit), conversation_id])
             if len(reply) == 1:
                 conversation_id = codec.text(reply[0])
                 continue
-            raw, meta, length, items = reply
-            session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
-            return Context(session, codec.messages_of(items, first=length - len(items)), conversation_id)
+            return codec.context_of(reply, conversation_id)
         raise AssertionError(f"person link loop at {conversation_id!r}")
 
     async def get_session(self, conversation_id: str) -> Session | None:
@@ -196,27 +192,11 @@ class RedisStore:
     ) -> Session:
         """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
         await self._ready()
-        keys = [
-            self._keys.session(conversation_id),
-            self._keys.history(conversation_id),
-            self._keys.metadata(conversation_id),
-            self._index,
-        ]
-        stamp = repr(float(now))
-        ttl = "" if self._ttl_ms is None else str(self._ttl_ms)
-        expired = "" if self.history_ttl is None else f"({now - self.history_ttl!r}"
+        keys = [*self._keys.everything(conversation_id), self._index]
+        expiry = codec.expiry(self._ttl_ms, self.history_ttl, now)
         fields = [item for k, v in (metadata or {}).items() for item in (codec.field(k), codec.dump(v))]
-        args = [
-            conversation_id,
-            persona,
-            stamp,
-            "1" if persona_wins else "0",
-            ttl,
-            expired,
-            len(fields) // 2,
-            *fields,
-            *payload,
-        ]
+        wins = "1" if persona_wins else "0"
+        args = [conversation_id, persona, repr(float(now)), wins, *expiry, len(fields) // 2, *fields, *payload]
         with self._guard(op):
             raw, meta = await self._activity(keys=keys, args=args)
         session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
@@ -224,15 +204,42 @@ class RedisStore:
         return session
 
     async def clear(self, conversation_id: str) -> bool:
-        """Forget the conversation's session and history; True if there was anything to forget."""
+        """Forget the conversation's session, history, summary and facts; True if there was anything to forget."""
         await self._ready()
-
-        def queue(pipe: Pipeline) -> None:
-            pipe.delete(*self._keys.conversation(conversation_id))
-            pipe.zrem(self._index, conversation_id)
-
-        deleted, unindexed = await self._transaction("clear", queue)
+        with self._guard("clear"):
+            async with self._redis.pipeline(transaction=True) as pipe:  # one round trip, all or nothing
+                pipe.delete(*self._keys.everything(conversation_id))
+                pipe.zrem(self._index, conversation_id)
+                deleted, unindexed = await pipe.execute()
         return bool(deleted or unindexed)
+
+    async def get_summary(self, conversation_id: str) -> Summary | None:
+        """The conversation's summary record (a dropped one included), or None when none was ever written."""
+        return await self._memory.get_summary(conversation_id)
+
+    async def put_summary(self, conversation_id: str, summary: Summary, *, revision: int, epoch: float) -> bool:
+        """Store `summary` unless its revision or the session changed since the writer read them."""
+        return await self._memory.put_summary(conversation_id, summary, revision=revision, epoch=epoch)
+
+    async def facts(self, conversation_id: str) -> list[Fact]:
+        """The conversation's facts, oldest first."""
+        return await self._memory.facts(conversation_id)
+
+    async def add_fact(self, conversation_id: str, fact: Fact, persona: str, now: float, max_facts: int) -> bool:
+        """Append `fact` unless the conversation already holds `max_facts`; counts as activity."""
+        return await self._memory.add_fact(conversation_id, fact, persona, now, max_facts)
+
+    async def delete_facts(self, conversation_id: str, ids: Collection[str] | None = None) -> int:
+        """Remove the facts with these ids (every fact when None); how many were removed."""
+        return await self._memory.delete_facts(conversation_id, ids)
+
+    async def conversations_of(self, person: str) -> list[str]:
+        """Every conversation holding something of `person`, sorted (a SCAN: an operator's rare request)."""
+        return await self._memory.conversations_of(person)
+
+    async def erase_speaker(self, conversation_id: str, person: str) -> Erased:
+        """Remove every turn `person` spoke and every fact they wrote, dropping the summary."""
+        return await self._memory.erase_speaker(conversation_id, person)
 
     async def person(self, person: str) -> PersonRecord | None:
         """The person's link record, or None when they are linked with nobody."""
@@ -242,7 +249,7 @@ class RedisStore:
     async def rewrite(self, change: Rewrite, now: float) -> None:
         """Apply a link or unlink: each conversation in one transaction, then the people's records."""
         await self._ready()
-        await self._links.rewrite(change)
+        await self._links.rewrite(change, now)
 
     async def put_token(self, key: str, value: str, expires_at: float) -> None:
         """Keep `value` under `key` until `expires_at` (link codes and requests)."""
@@ -289,10 +296,3 @@ class RedisStore:
     async def aclose(self) -> None:
         """Close the client and its connection pool."""
         await self._redis.aclose()
-
-    async def _transaction(self, op: str, queue: Callable[[Pipeline], None]) -> list[Any]:
-        """Run the commands `queue` adds as one MULTI/EXEC: one round trip, all or nothing."""
-        with self._guard(op):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                queue(pipe)
-                return await pipe.execute()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from nono.core.store import sqlite_memory as memory
 from nono.core.store.base import PersonRecord, Rewrite
 from nono.core.store.sqlite_rows import INSERT_MESSAGE, INSERT_SESSION, message_row, session_row
 
@@ -14,15 +15,24 @@ def read_person(conn: sqlite3.Connection, person: str) -> PersonRecord | None:
     return None if row is None else PersonRecord(person, row[0], tuple(json.loads(row[1])))
 
 
-def apply_rewrite(conn: sqlite3.Connection, change: Rewrite) -> None:
-    """Replace or delete whole conversations, then set or remove person records (one transaction: the caller's)."""
+def apply_rewrite(conn: sqlite3.Connection, change: Rewrite, now: float) -> None:
+    """Replace or delete whole conversations, replace facts, then set or remove person records.
+
+    One transaction: the caller's. A replaced conversation's summary is dropped (its seqs changed);
+    a deleted one loses its summary and facts.
+    """
     for conversation_id, state in change.conversations.items():
         conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
         conn.execute("DELETE FROM sessions WHERE conversation_id = ?", (conversation_id,))
-        if state is not None:
-            session, messages = state
-            conn.execute(INSERT_SESSION, session_row(session))
-            conn.executemany(INSERT_MESSAGE, [message_row(conversation_id, i, m) for i, m in enumerate(messages)])
+        if state is None:
+            memory.forget(conn, conversation_id)
+            continue
+        session, messages = state
+        conn.execute(INSERT_SESSION, session_row(session))
+        conn.executemany(INSERT_MESSAGE, [message_row(conversation_id, i, m) for i, m in enumerate(messages)])
+        memory.drop_summary(conn, conversation_id, now)
+    for conversation_id, facts in change.facts.items():
+        memory.replace_facts(conn, conversation_id, facts)
     for person, record in change.people.items():
         if record is None:
             conn.execute("DELETE FROM people WHERE person = ?", (person,))

@@ -24,6 +24,17 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE UNIQUE INDEX IF NOT EXISTS messages_conversation_seq ON messages (conversation_id, seq);
 CREATE TABLE IF NOT EXISTS people (person TEXT PRIMARY KEY, conversation TEXT NOT NULL, people TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+-- Schema 2: long-term memory. Finding everything a person said (an erasure request) must not scan every message.
+CREATE INDEX IF NOT EXISTS messages_speaker ON messages (speaker_id);
+CREATE TABLE IF NOT EXISTS summaries (
+    conversation_id TEXT PRIMARY KEY, text TEXT NOT NULL, covers INTEGER NOT NULL, model TEXT NOT NULL,
+    created_at REAL NOT NULL, revision INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS facts (
+    conversation_id TEXT NOT NULL, id TEXT NOT NULL, text TEXT NOT NULL, created_at REAL NOT NULL, author TEXT,
+    position INTEGER NOT NULL, PRIMARY KEY (conversation_id, id)
+);
+CREATE INDEX IF NOT EXISTS facts_author ON facts (author);
 """
 SESSION_COLUMNS = "conversation_id, persona, created_at, last_activity, message_count, metadata"
 MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata, speaker_id, speaker_name"
@@ -39,7 +50,10 @@ DROP INDEX IF EXISTS messages_user_seq;
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the open file to SCHEMA_VERSION in one transaction; the version it had (idempotent)."""
+    """Bring the open file to SCHEMA_VERSION in one transaction; the version it had (idempotent).
+
+    1 → 2 only adds tables and an index, which SCHEMA creates when they are missing.
+    """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         raise SchemaTooNew("The SQLite file", found)
@@ -79,9 +93,10 @@ def open_database(path: Path, busy_ms: int) -> tuple[sqlite3.Connection, int]:
 
 
 def purge_expired(conn: sqlite3.Connection, cutoff: float) -> None:
-    """Delete conversations idle since before `cutoff` (cheap: both lookups use an index)."""
+    """Delete conversations idle since before `cutoff`, with their summaries and facts (every lookup uses an index)."""
     expired = "SELECT conversation_id FROM sessions WHERE last_activity < ?"
-    conn.execute(f"DELETE FROM messages WHERE conversation_id IN ({expired})", (cutoff,))
+    for table in ("messages", "summaries", "facts"):
+        conn.execute(f"DELETE FROM {table} WHERE conversation_id IN ({expired})", (cutoff,))
     conn.execute("DELETE FROM sessions WHERE last_activity < ?", (cutoff,))
 
 
@@ -128,10 +143,11 @@ def session_row(session: Session) -> tuple[Any, ...]:
 
 def message_of(row: tuple[Any, ...]) -> Message:
     seq, role, content, timestamp, metadata, speaker_id, speaker_name = row
-    return Message(role, _text(content), timestamp, metadata_of(metadata), seq, speaker_id, _text(speaker_name))
+    return Message(role, text_of(content), timestamp, metadata_of(metadata), seq, speaker_id, text_of(speaker_name))
 
 
-def _text(value: Any) -> Any:
+def text_of(value: Any) -> Any:
+    """Text as `storable` bound it (a BLOB when it held a lone surrogate)."""
     return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 

@@ -1,26 +1,19 @@
 """SQLite backend, the embedded default: one file, WAL, synchronous=FULL, off the event loop.
 
-Every sqlite3 call runs on one dedicated worker thread. A connection may only be used by the
-thread that opened it, and SQLite allows one writer at a time anyway, so a single thread
-costs no parallelism; in exchange, operations run in the order they were submitted and a
-transaction can never interleave with another from this process, without any lock.
+The verbs live here; the worker thread, the connection and the transactions in `sqlite_worker`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sqlite3
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from nono.core.models import ActivePage, Message, Session
 from nono.core.store import sqlite_links as links
-from nono.core.store.base import Context, PersonRecord, Rewrite
-from nono.core.store.common import OutageGuard, lower_bound
+from nono.core.store import sqlite_memory as memory
+from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
+from nono.core.store.common import lower_bound
 from nono.core.store.sqlite_rows import (
     INSERT_MESSAGE,
     INSERT_SESSION,
@@ -28,39 +21,16 @@ from nono.core.store.sqlite_rows import (
     SESSION_COLUMNS,
     message_of,
     message_row,
-    open_database,
-    purge_expired,
     session_of,
     session_row,
 )  # fmt: skip
-
-log = logging.getLogger(__name__)
+from nono.core.store.sqlite_worker import SQLiteWorker
 
 T = TypeVar("T")
 
 
-class SQLiteStore:
-    """Conversations, histories, links and tokens in one SQLite file (created with its parent directory if missing)."""
-
-    def __init__(
-        self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
-        self.path = Path(path)
-        self.history_ttl = history_ttl
-        self._clock = clock
-        self._busy_ms = max(0, round(busy_timeout * 1000))
-        self._conn: sqlite3.Connection | None = None
-        self._found_version = 0  # the schema version the file had when this store first opened it
-        # "database is locked", disk I/O, an unreadable or corrupt file: the user can only retry. After a
-        # failure the file is reopened on the next call, in case it was replaced or restored.
-        self._guard = OutageGuard(
-            log, "sqlite", (sqlite3.Error, OSError),
-            bugs=(sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError),
-            on_outage=self._disconnect,
-        )  # fmt: skip
-        self._closed = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nono-sqlite")
+class SQLiteStore(SQLiteWorker):
+    """Conversations, histories, memory, links and tokens in one SQLite file (created with its directory if missing)."""
 
     # -- reads --------------------------------------------------------------------------
 
@@ -69,7 +39,7 @@ class SQLiteStore:
         return await self._call("migrate", lambda conn: self._found_version)
 
     async def load_context(self, conversation_id: str, limit: int) -> Context:
-        """The session and the newest `limit` messages (oldest first): only the window is read."""
+        """The session, the newest `limit` messages (oldest first), summary and facts: only the window is read."""
         return await self._call("load_context", self._read, self._load_context, conversation_id, limit)
 
     def _load_context(self, conn: sqlite3.Connection, conversation_id: str, limit: int) -> Context:
@@ -77,16 +47,17 @@ class SQLiteStore:
         if linked is not None:
             conversation_id = linked[0]
         session = self._live_session(conn, conversation_id)
-        if session is None or limit <= 0:
-            return Context(session, [], conversation_id)
+        if session is None:
+            return Context(None, [], conversation_id)
         rows = conn.execute(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
-            (conversation_id, limit),
+            (conversation_id, max(0, limit)),
         ).fetchall()
-        return Context(session, [message_of(row) for row in reversed(rows)], conversation_id)
+        messages = [message_of(row) for row in reversed(rows)]
+        return Context(session, messages, conversation_id, *memory.read_memory(conn, conversation_id))
 
     async def get_session(self, conversation_id: str) -> Session | None:
-        """The user's session, or None when there is none (never created, reset, or expired)."""
+        """The conversation's session, or None when there is none (never created, reset, or expired)."""
         return await self._call("get_session", self._read, self._live_session, conversation_id)
 
     async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
@@ -198,14 +169,67 @@ class SQLiteStore:
         return session
 
     async def clear(self, conversation_id: str) -> bool:
-        """Forget the user's session and history; True if there was anything to forget."""
+        """Forget the conversation's session, history, summary and facts; True if there was anything to forget."""
 
         def clear(conn: sqlite3.Connection) -> bool:
             messages = conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,)).rowcount
             sessions = conn.execute("DELETE FROM sessions WHERE conversation_id = ?", (conversation_id,)).rowcount
-            return bool(messages or sessions)
+            return bool(messages + sessions + memory.forget(conn, conversation_id))
 
         return await self._call("clear", self._write, None, clear)
+
+    # -- long-term memory: the core passes resolved ids, so no person link is followed ----
+
+    async def get_summary(self, conversation_id: str) -> Summary | None:
+        """The summary record (a dropped one included), or None when none was written or the session expired."""
+        return await self._call("get_summary", self._read, self._unexpired, memory.read_summary, conversation_id, None)
+
+    async def put_summary(self, conversation_id: str, summary: Summary, *, revision: int, epoch: float) -> bool:
+        """Store `summary` as revision `revision + 1` over revision `revision` of the session started at `epoch`."""
+
+        def put(conn: sqlite3.Connection) -> bool:
+            session = self._live_session(conn, conversation_id)
+            if session is None or session.created_at != epoch:
+                return False  # reset (or expired) since the history was read
+            return memory.put_summary(conn, conversation_id, summary, revision)
+
+        return await self._call("put_summary", self._write, self._clock(), put)
+
+    async def facts(self, conversation_id: str) -> list[Fact]:
+        """The conversation's facts, oldest first."""
+        return await self._call("facts", self._read, self._unexpired, memory.read_facts, conversation_id, [])
+
+    async def add_fact(self, conversation_id: str, fact: Fact, persona: str, now: float, max_facts: int) -> bool:
+        """Append `fact` unless `max_facts` are held; creates the session if missing, and counts as activity."""
+
+        def add(conn: sqlite3.Connection) -> bool:
+            added = memory.add_fact(conn, conversation_id, fact, max_facts)
+            if added:
+                self._activity(conn, conversation_id, persona, now)
+            return added
+
+        return await self._call("add_fact", self._write, now, add)
+
+    async def delete_facts(self, conversation_id: str, ids: Collection[str] | None = None) -> int:
+        """Remove the facts with these ids (every fact when None); how many were removed."""
+        return await self._call("delete_facts", self._write, self._clock(), memory.delete_facts, conversation_id, ids)
+
+    async def conversations_of(self, person: str) -> list[str]:
+        """Every conversation holding something of `person`, sorted; expired ones are purged first."""
+        return await self._call("conversations_of", self._write, self._clock(), memory.conversations_of, person)
+
+    async def erase_speaker(self, conversation_id: str, person: str) -> Erased:
+        """Remove `person`'s turns and facts from the conversation in one transaction."""
+        now = self._clock()
+        return await self._call("erase_speaker", self._write, now, memory.erase_speaker, conversation_id, person, now)
+
+    def _unexpired(self, conn: sqlite3.Connection, read: Callable[..., T], conversation_id: str, missing: T) -> T:
+        # Summaries and facts expire with their session; an expired one reads as gone until a write purges it.
+        # (Without any session they are shown: Redis keeps such keys too, until their own TTL.)
+        row = conn.execute(
+            "SELECT last_activity FROM sessions WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()
+        return missing if row is not None and row[0] < self._oldest_live() else read(conn, conversation_id)
 
     # -- links and tokens ---------------------------------------------------------------
 
@@ -215,7 +239,7 @@ class SQLiteStore:
 
     async def rewrite(self, change: Rewrite, now: float) -> None:
         """Apply a link or unlink in one transaction."""
-        await self._call("rewrite", self._write, now, links.apply_rewrite, change)
+        await self._call("rewrite", self._write, now, links.apply_rewrite, change, now)
 
     async def put_token(self, key: str, value: str, expires_at: float) -> None:
         """Keep `value` under `key` until `expires_at`; expired tokens are swept on the way."""
@@ -238,58 +262,3 @@ class SQLiteStore:
     async def durability_warnings(self) -> list[str]:
         """Nothing to warn about: WAL with synchronous=FULL is always on."""
         return []
-
-    async def aclose(self) -> None:
-        """Close the database on its thread, then stop the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    # -- the worker thread ------------------------------------------------------------------
-
-    async def _call(self, op: str, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, op, fn, *args)
-
-    def _guarded(self, op: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` on the worker thread; sqlite3 errors become StoreUnavailable in `self._guard`."""
-        with self._guard(op):
-            return fn(self._connection(), *args)
-
-    def _read(self, conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-        # One read transaction so the session and its messages come from the same snapshot.
-        conn.execute("BEGIN")
-        try:
-            return fn(conn, *args)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-
-    def _write(self, conn: sqlite3.Connection, now: float | None, fn: Callable[..., T], *args: Any) -> T:
-        # IMMEDIATE takes the write lock up front: a deferred read-then-write transaction could
-        # fail to upgrade with SQLITE_BUSY without honouring busy_timeout.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if now is not None and self.history_ttl is not None:
-                purge_expired(conn, now - self.history_ttl)
-            result = fn(conn, *args)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn, self._found_version = open_database(self.path, self._busy_ms)
-        return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
