@@ -8,21 +8,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nono.core.errors import Busy, EmptyMessage, MessageTooLong, NotAllowed, ServiceUnavailable, UserFacingError
+from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
 from nono.core.lines import UserLines
 from nono.core.linking import Linker
 from nono.core.llm.base import LLM
 from nono.core.memory import Quote
+from nono.core.model_gate import ModelGate
 from nono.core.models import ActivePage, Message, Session
 from nono.core.people import Conversation, Speaker
+from nono.core.personal_data import PersonalData
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
+from nono.core.remembering import FactLimits, Facts, require_manager
 from nono.core.reply import Reply, Turn
 from nono.core.store.base import Store
+from nono.core.summaries import Summarizer, SummaryLimits
+from nono.core.text import clean_text
 from nono.core.turn_host import TurnHost, TurnTracker
 from nono.core.turns import TurnListener
 from nono.core.users import validate_user_id
-from nono.core.wording import MANAGERS_ONLY, RESTARTING
+from nono.core.wording import RESTARTING
 
 #: A conversation as callers may name it: a Conversation, or a person id meaning their private one.
 ConversationLike = Conversation | str
@@ -45,21 +50,11 @@ class ChatLimits:
     session_timeout: float = 3600.0
     max_pending_per_user: int | None = None
     rate_limit_per_minute: int | None = None
-
-
-def clean_text(text: str) -> str:
-    """Make user text safe to store and tokenize: drop NUL bytes, replace lone surrogates."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
-
-
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    #: Rolling summaries of what leaves the window (the wiring turns them on; MEMORY_SUMMARY).
+    memory_summary: bool = False
+    memory_summary_tokens: int = 256
+    memory_facts_tokens: int = 256
+    memory_max_facts: int = 50
 
 
 class ChatService:
@@ -77,12 +72,20 @@ class ChatService:
         self._limits = limits
         self._clock = clock
         self._tracker = TurnTracker()
+        gate = ModelGate()
+        summaries = None
+        if limits.memory_summary:
+            summary_limits = SummaryLimits(limits.max_context_messages, limits.num_ctx, limits.memory_summary_tokens)
+            summaries = Summarizer(store, llm, gate, personas, summary_limits, clock)
         # One host for every turn: replies reach the service's parts only through it.
-        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker)
+        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker, gate, summaries)
         self._lines = UserLines()
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
         self._links = Linker(store, clock)
+        fact_limits = FactLimits(limits.memory_max_facts, limits.memory_facts_tokens)
+        self._facts = Facts(store, llm, personas, fact_limits, clock, self.resolve)
+        self._personal = PersonalData(store, self._links, summaries, clock)
 
     @property
     def store(self) -> Store:
@@ -108,6 +111,21 @@ class ChatService:
     def links(self) -> Linker:
         """Joining one person's accounts on several platforms (/link)."""
         return self._links
+
+    @property
+    def facts(self) -> Facts:
+        """Remembered facts and summaries (/remember, /memory, /forget)."""
+        return self._facts
+
+    @property
+    def personal_data(self) -> PersonalData:
+        """A person's data: export and erase (/export, /forget_me)."""
+        return self._personal
+
+    @property
+    def summaries(self) -> Summarizer | None:
+        """The background summarizer, or None when MEMORY_SUMMARY is off."""
+        return self._host.summaries
 
     @property
     def closing(self) -> bool:
@@ -161,6 +179,11 @@ class ChatService:
                 pass
         return reply
 
+    async def aclose(self) -> None:
+        """Stop background work (summaries); idempotent. Turns are ended by `shutdown`."""
+        if self.summaries is not None:
+            await self.summaries.aclose()
+
     async def shutdown(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for `grace` seconds, then stop them.
 
@@ -169,6 +192,7 @@ class ChatService:
         """
         tracker = self._tracker
         tracker.closing = True
+        await self.aclose()  # background work stores nothing half-done; the next turn schedules it again
         running = tracker.running
         if not running:
             return
@@ -228,7 +252,7 @@ class ChatService:
         In a shared conversation only its managers (`manager`) may: it changes what everyone hears.
         """
         conversation = as_conversation(conversation)
-        self._check_manager(conversation, manager)
+        require_manager(conversation, manager)
         persona = self.personas.get(name)
         conversation_id = await self.resolve(conversation)
         await self.store.set_persona(conversation_id, persona.name, self._clock())
@@ -245,12 +269,12 @@ class ChatService:
         return await self.store.get_session(await self.resolve(conversation))
 
     async def reset(self, conversation: ConversationLike, *, manager: bool = True) -> bool:
-        """Forget the conversation's history and persona choice; True if there was anything.
+        """Forget the conversation's history, summary, facts and persona choice; True if there was anything.
 
         In a shared conversation only its managers may: it is everyone's memory.
         """
         conversation = as_conversation(conversation)
-        self._check_manager(conversation, manager)
+        require_manager(conversation, manager)
         conversation_id = await self.resolve(conversation)
         cleared = await self.store.clear(conversation_id)
         log.info("memory_reset", extra={"conversation_id": conversation_id, "cleared": cleared})
@@ -261,11 +285,6 @@ class ChatService:
     ) -> list[Message]:
         """The conversation's messages, newest last."""
         return await self.store.history(await self.resolve(conversation), max(0, limit), before)
-
-    @staticmethod
-    def _check_manager(conversation: Conversation, manager: bool) -> None:
-        if conversation.shared and not manager:
-            raise NotAllowed(MANAGERS_ONLY)
 
     def list_personas(self) -> list[Persona]:
         return self.personas.all()

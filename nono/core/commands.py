@@ -1,4 +1,5 @@
-"""The commands every adapter offers, platform-neutral: personas, persona, reset, history, help, link, unlink.
+"""The commands every adapter offers, platform-neutral: personas, persona, reset, history, help, link, unlink,
+and the memory commands (remember, memory, forget, forget_me; /export delivers a file, so adapters run it).
 
 Each returns the text to show; platforms may render it (Discord's slash commands, Telegram's
 inline keyboard) but the wording and the behaviour live here once.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from nono.core.chat import ChatService, ConversationLike, as_conversation
 from nono.core.errors import InvalidInput
 from nono.core.link_commands import NOT_LINKED, LinkCommands, code_word, require_private
+from nono.core.memory_commands import FORGET_ME_CANCELLED, PRIVATE_DATA_ONLY, MemoryCommands
 from nono.core.models import Message
 from nono.core.people import Speaker
 
@@ -18,8 +20,13 @@ MAX_HISTORY_COUNT = 50
 COMMANDS = {
     "personas": "list the personas I can speak as",
     "persona": "show my persona, or switch: /persona NAME",
-    "reset": "forget our conversation (and your persona choice)",
+    "reset": "forget our conversation: history, summary, facts and persona choice",
     "history": "show your recent messages: /history [COUNT]",
+    "remember": "keep a fact in mind here: /remember TEXT",
+    "memory": "show the facts I remember here and my summary of our earlier conversation",
+    "forget": "remove a fact: /forget N (its number in /memory) or /forget all",
+    "export": "get everything I store about you as a file (private chat only)",
+    "forget_me": "erase everything I store about you, after you confirm (private chat only)",
     "link": "join your private chats with me on another platform: /link, then /link CODE there",
     "unlink": "undo /link",
     "help": "show this help",
@@ -32,6 +39,8 @@ class Commands:
     def __init__(self, chat: ChatService) -> None:
         self.chat = chat
         self.links = LinkCommands(chat.links)
+        self.memory = MemoryCommands(chat)
+        self._erasing: dict[str, str] = {}  # person -> their /forget_me confirmation, for text-only platforms
 
     async def personas(self, conversation: ConversationLike) -> str:
         """Every persona, the conversation's current one marked."""
@@ -54,7 +63,7 @@ class Commands:
     async def reset(self, conversation: ConversationLike, *, manager: bool = True) -> str:
         """Forget the conversation's history and persona choice."""
         if await self.chat.reset(conversation, manager=manager):
-            return "Done: I've forgotten our conversation."
+            return "Done: I've forgotten our conversation, its summary and the facts I remembered here."
         return "There was nothing to forget: we haven't talked yet."
 
     async def history(self, conversation: ConversationLike, count: int = 10, *, asker: str | None = None) -> str:
@@ -86,10 +95,17 @@ class Commands:
         /link and /unlink answer in text only here (`/link yes`, `/unlink yes` confirm), for
         platforms without buttons; they work in a private conversation only.
         """
-        if not text.startswith("/"):
-            return None
         conversation = as_conversation(conversation)
         speaker = speaker or Speaker.of(conversation.id)
+        erasing = self._erasing.pop(speaker.person, None)
+        if erasing is not None:  # the answer to /forget_me's question: yes erases, anything else keeps everything
+            if text.strip().lower() == "yes":
+                return self.memory.erased(await self.chat.personal_data.confirm(speaker.person, erasing))
+            await self.chat.personal_data.cancel(speaker.person, erasing)
+            if text.strip().lower() == "no":
+                return FORGET_ME_CANCELLED
+        if not text.startswith("/"):
+            return None
         name, _, arg = text[1:].strip().partition(" ")
         arg = arg.strip()
         match name.lower():
@@ -107,6 +123,16 @@ class Commands:
                 require_private(conversation.private)
                 word = code_word(arg)
                 return await self.links.answer(speaker, word) if word else (await self.links.link(speaker, arg)).text
+            case "remember":
+                return await self.memory.remember(conversation, arg, speaker, manager=manager)
+            case "memory":
+                return await self.memory.memory(conversation)
+            case "forget":
+                return await self.memory.forget(conversation, arg, manager=manager)
+            case "forget_me":
+                require_private(conversation.private, PRIVATE_DATA_ONLY)
+                self._erasing[speaker.person] = await self.chat.personal_data.ask(speaker.person)
+                return self.memory.forget_me_question("Type yes")
             case "unlink":
                 require_private(conversation.private)
                 if arg.lower() == "yes":

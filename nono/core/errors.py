@@ -82,6 +82,20 @@ class NotAllowed(UserFacingError):
     status = 403
 
 
+class NotFound(UserFacingError):
+    """Something asked for by id (a remembered fact) does not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class MemoryFull(UserFacingError):
+    """A conversation already remembers as many facts as it may (MEMORY_MAX_FACTS)."""
+
+    code = "memory_full"
+    status = 409
+
+
 class UnknownPersona(UserFacingError):
     code = "unknown_persona"
     status = 404

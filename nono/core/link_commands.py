@@ -98,6 +98,6 @@ def code_word(arg: str) -> str | None:
     return word if word in ("yes", "no") else None
 
 
-def require_private(private: bool) -> None:
+def require_private(private: bool, why: str = PRIVATE_ONLY) -> None:
     if not private:
-        raise InvalidInput(PRIVATE_ONLY)
+        raise InvalidInput(why)

@@ -94,7 +94,10 @@ class Linker:
         """A new one-time code for `speaker` to type on their other platform, shown as `ABCDE-FGHIJ`."""
         code = "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
         issuer = json.dumps([speaker.person, speaker.name])
-        await self._store.put_token(f"code:{_digest(code)}", issuer, self._clock() + CODE_TTL)
+        until = self._clock() + CODE_TTL
+        await self._store.put_token(f"code:{_digest(code)}", issuer, until)
+        # Which code a person holds, so erasing them (/forget_me) can find it: the code's key is a hash.
+        await self._store.put_token(f"issued:{speaker.person}", _digest(code), until)
         log.info("link_code_issued", extra={"person": speaker.person})
         return f"{code[:5]}-{code[5:]}"
 
@@ -156,6 +159,21 @@ class Linker:
         await self._store.take_token(f"proposal:{proposal.id}", now)
         log.info("link_cancelled", extra={"person": person})
         return True
+
+    async def forget(self, person: str) -> None:
+        """Drop every token naming `person`: an unused code, a proposal and its confirmations (erasure)."""
+        now = self._clock()
+        digest = await self._store.take_token(f"issued:{person}", now)
+        if digest is not None:
+            await self._store.take_token(f"code:{digest}", now)
+        proposal_id = await self._store.take_token(f"pending:{person}", now)
+        proposal = await self._proposal(proposal_id, now) if proposal_id else None
+        if proposal_id:
+            await self._store.take_token(f"proposal:{proposal_id}", now)
+        if proposal is not None:
+            for party in (proposal.issuer.person, proposal.proposer.person):
+                await self._store.take_token(f"confirmed:{proposal.id}:{party}", now)
+                await self._store.take_token(f"pending:{party}", now)
 
     async def _save(self, proposal: Proposal, now: float) -> None:
         until = now + CODE_TTL

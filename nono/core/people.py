@@ -39,11 +39,23 @@ class Scope(StrEnum):
     SHARED = "shared"
 
 
+def strip_markers(text: str) -> str:
+    """`text` without chat-template markers, so it cannot forge a turn or a system message in a prompt.
+
+    Repeated until nothing changes: removing `<|x|>` from `<|im_<|x|>start|>` would rebuild a marker.
+    """
+    while True:
+        cleaned = _TEMPLATE_MARKERS.sub("", text)
+        if cleaned == text:
+            return text
+        text = cleaned
+
+
 def clean_name(name: object, fallback: str = "someone") -> str:
     """A display name safe to put in a prompt: no control characters or template markers, at most 64 characters."""
     text = name if isinstance(name, str) else ""
     text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
-    text = _TEMPLATE_MARKERS.sub("", text)
+    text = strip_markers(text)
     text = " ".join(text.replace(":", " ").split())[:MAX_NAME_LENGTH].strip()
     return text or fallback
 

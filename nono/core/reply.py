@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
-from nono.core.llm.base import GenerationOptions
-from nono.core.memory import NewMessage, Quote, build_prompt
+from nono.core.llm.base import GenerationOptions, close_stream
+from nono.core.memory import NewMessage, Quote, Recall, build_prompt
 from nono.core.models import Message
 from nono.core.people import Conversation, Speaker
 from nono.core.personas import Persona
@@ -150,13 +150,16 @@ class Reply:
     async def _generate(self, record: TurnRecord) -> AsyncGenerator[str]:
         host, turn = self._host, self.turn
         received_at = host.clock()
-        session, window, self.conversation_id = await host.store.load_context(
-            turn.conversation.id, host.limits.max_context_messages
-        )
-        self.persona = persona = host.personas.resolve(session.persona if session else None)
+        limits = host.limits
+        context = await host.store.load_context(turn.conversation.id, limits.max_context_messages)
+        self.conversation_id = context.conversation_id
+        self.persona = persona = host.personas.resolve(context.session.persona if context.session else None)
         record.persona = persona.name
         new = NewMessage(turn.text, turn.speaker.name, turn.quotes)
-        messages = build_prompt(host.llm, persona, window, new, host.limits.num_ctx, shared=turn.conversation.shared)
+        recall = Recall(context.facts, context.summary, limits.memory_facts_tokens, limits.memory_summary_tokens)
+        messages = build_prompt(
+            host.llm, persona, context.messages, new, limits.num_ctx, shared=turn.conversation.shared, recall=recall
+        )
         options = GenerationOptions(
             temperature=persona.temperature,
             max_tokens=persona.max_tokens,
@@ -166,6 +169,7 @@ class Reply:
         )
         finished = stopped = False
         stream = host.llm.stream(messages, options)
+        await host.gate.enter()  # a background summary gives the model up first
         try:
             # The chunk loop is written out flat (no generator per concern): every layer costs
             # each chunk of each reply, 100,000 chunks when 1,000 replies stream (bench P4).
@@ -186,11 +190,9 @@ class Reply:
             raise
         finally:
             try:
-                # Close the model's stream now (an HTTP stream, a worker thread), not at garbage collection.
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await close_stream(stream)
             finally:
+                host.gate.leave()
                 # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
                 if finished or (stopped and self.parts):
                     self.incomplete = self.incomplete or not finished
@@ -253,10 +255,12 @@ class Reply:
         ]
         write = asyncio.ensure_future(host.store.append_turn(self.conversation_id, persona.name, messages, now))
         try:
-            await asyncio.shield(write)
+            session = await asyncio.shield(write)
         except asyncio.CancelledError:
             await write  # finish the write, then let the cancel proceed
             raise
+        if host.summaries is not None and session.message_count > host.limits.max_context_messages:
+            host.summaries.schedule(self.conversation_id)  # messages left the window: condense them, later
         log.info(
             "turn_stored",
             extra={

@@ -1,4 +1,4 @@
-"""What a turn needs from the service that starts it: a store, a model, personas, limits, a clock, a tracker."""
+"""What a turn needs from its service: store, model, personas, limits, clock, tracker, gate, summaries."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nono.core.llm.base import LLM
+from nono.core.model_gate import ModelGate
 from nono.core.personas import PersonaRegistry
 from nono.core.store.base import Store
+from nono.core.summaries import Summarizer
 from nono.core.turns import TurnListener, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,12 @@ class TurnLimits(Protocol):
 
     @property
     def max_reply_chars(self) -> int: ...
+
+    @property
+    def memory_summary_tokens(self) -> int: ...
+
+    @property
+    def memory_facts_tokens(self) -> int: ...
 
 
 class TurnTracker:
@@ -116,3 +124,7 @@ class TurnHost:
     limits: TurnLimits
     clock: Callable[[], float]
     tracker: TurnTracker
+    #: User turns ahead of background work at the model.
+    gate: ModelGate
+    #: Rolling summaries (None when MEMORY_SUMMARY=off): scheduled after each stored turn.
+    summaries: Summarizer | None

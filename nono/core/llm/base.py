@@ -31,6 +31,8 @@ class GenerationOptions:
     model: str | None = None
     num_ctx: int = 2048
     seed: int | None = None
+    #: What the generation is for: "reply" (a user waits for it) or "summary" (background memory work).
+    purpose: str = "reply"
 
 
 # Chat templates wrap each message in a few marker tokens (ChatML: "<|im_start|>role\n" … "<|im_end|>\n").
@@ -69,3 +71,10 @@ class LLM(Protocol):
 
     async def aclose(self) -> None:
         """Release the model or client."""
+
+
+async def close_stream(stream: AsyncIterator[str]) -> None:
+    """Close a model's stream now (an HTTP stream, a worker thread), not at garbage collection."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

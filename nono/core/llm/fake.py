@@ -45,10 +45,12 @@ class FakeLLM:
         self,
         *,
         default_reply: str | None = None,
+        default_summary: str | None = None,
         count_tokens: Callable[[str], int] = estimate_tokens,
     ) -> None:
-        self._queue: deque[_Script] = deque()
-        self._default_reply = default_reply
+        # One script queue per purpose (GenerationOptions.purpose): background summaries never take a reply's script.
+        self._queues: dict[str, deque[_Script]] = {"reply": deque(), "summary": deque()}
+        self._defaults = {"reply": default_reply, "summary": default_summary}
         self._count = count_tokens
         self.history: list[Prompt] = []
         self.health_error: BaseException | None = None
@@ -61,25 +63,31 @@ class FakeLLM:
         delay: float = 0.0,
         error: BaseException | None = None,
         wait_for: asyncio.Event | None = None,
+        purpose: str = "reply",
     ) -> None:
-        """Queue one reply: a string (one chunk per word) or explicit chunks.
+        """Queue one reply (or, with `purpose="summary"`, one summary): a string (one chunk per word) or chunks.
 
         `delay` sleeps before each chunk; `error` is raised after the chunks; `wait_for`
         holds the stream open until the event is set.
         """
         chunks = _words(reply) if isinstance(reply, str) else list(reply)
-        self._queue.append(_Script(chunks, delay, error, wait_for))
+        self._queues[purpose].append(_Script(chunks, delay, error, wait_for))
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Scripted replies not yet used (summaries not counted)."""
+        return len(self._queues["reply"])
+
+    def calls(self, purpose: str) -> list[Prompt]:
+        """The recorded prompts of one purpose, in call order."""
+        return [prompt for prompt in self.history if prompt.options.purpose == purpose]
 
     def count_tokens(self, text: str) -> int:
         return self._count(text)
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         self.history.append(Prompt(list(messages), options))
-        script = self._next_script()
+        script = self._next_script(options.purpose)
         if script.wait_for is not None:
             await script.wait_for.wait()
         for chunk in script.chunks:
@@ -89,12 +97,14 @@ class FakeLLM:
         if script.error is not None:
             raise script.error
 
-    def _next_script(self) -> _Script:
-        if self._queue:
-            return self._queue.popleft()
-        if self._default_reply is not None:
-            return _Script(_words(self._default_reply))
-        raise AssertionError("FakeLLM was asked for a reply but none was enqueued")
+    def _next_script(self, purpose: str) -> _Script:
+        queue = self._queues[purpose]
+        if queue:
+            return queue.popleft()
+        default = self._defaults[purpose]
+        if default is not None:
+            return _Script(_words(default))
+        raise AssertionError(f"FakeLLM was asked for a {purpose} but none was enqueued")
 
     async def health(self) -> None:
         if self.health_error is not None:

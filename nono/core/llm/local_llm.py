@@ -121,6 +121,10 @@ class LocalLLM:
             self._release(worker)  # free by the time the caller learns the reply is complete
         finally:
             handoff.cancel()  # a no-op when finished; otherwise the reader left: free the model
+            if not worker.done():
+                # Wait for the worker to see it (one token, or the prefill it is in) so the model is
+                # free when the stream is closed: a user turn that preempted a summary starts at once.
+                await asyncio.wait((worker,))
 
     async def _start(self, prompt: list[int], options: GenerationOptions) -> tuple[Handoff, asyncio.Future[None]]:
         """Take our place in line, then start the worker; the line is left when the worker ends."""

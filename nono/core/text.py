@@ -1,0 +1,18 @@
+"""User text made safe to store and tokenize."""
+
+from __future__ import annotations
+
+
+def clean_text(text: str) -> str:
+    """Make user text safe to store and tokenize: drop NUL bytes, replace lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
