@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from nono.core.chat import ChatService
@@ -18,13 +19,18 @@ from nono.core.wording import GENERIC_ERROR
 log = logging.getLogger(__name__)
 
 QUIT = {"/quit", "/exit"}
+#: A terminal export is written next to where Nono runs; no upload limit applies.
+EXPORT_LIMIT = 2**40
 
 
 class TerminalChat:
     """Reads lines, answers each one; `/commands` go to the shared command handlers."""
 
-    def __init__(self, chat: ChatService, user_id: str, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(
+        self, chat: ChatService, user_id: str, stdin: TextIO, stdout: TextIO, export_dir: Path | None = None
+    ) -> None:
         self.chat = chat
+        self.export_dir = export_dir or Path.cwd()
         self.commands = Commands(chat)
         self.user_id = user_id
         self.stdin = stdin
@@ -50,6 +56,9 @@ class TerminalChat:
     async def handle(self, line: str) -> None:
         """Answer one line: a command, or a message streamed chunk by chunk."""
         try:
+            if line.strip() == "/export":
+                self._print(await self._export())
+                return
             answer = await self.commands.dispatch(self.user_id, line.strip())
             if answer is not None:
                 self._print(answer)
@@ -60,6 +69,13 @@ class TerminalChat:
         except Exception:
             log.exception("terminal_turn_failed", extra={"user_id": self.user_id})
             self._print(GENERIC_ERROR)
+
+    async def _export(self) -> str:
+        """Write everything stored about this person to a JSON file here; where it went."""
+        export = await self.chat.personal_data.export_file(self.user_id, EXPORT_LIMIT)
+        path = self.export_dir / export.name
+        await asyncio.to_thread(path.write_bytes, export.data)
+        return f"Saved everything I store about you to {path}"
 
     async def _stream(self, line: str) -> None:
         reply = self.chat.stream(self.user_id, line)

@@ -37,6 +37,10 @@ def chat_limits(settings: Settings) -> ChatLimits:
         session_timeout=settings.session_timeout,
         max_pending_per_user=settings.max_pending_per_user,
         rate_limit_per_minute=settings.rate_limit_per_minute or None,
+        memory_summary=settings.memory_summary,
+        memory_summary_tokens=settings.memory_summary_tokens,
+        memory_facts_tokens=settings.memory_facts_tokens,
+        memory_max_facts=settings.memory_max_facts,
     )
 
 
@@ -113,6 +117,7 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
         _check_budget(personas, settings)
         await _check_store(store)
         chat = ChatService(store, llm, personas, chat_limits(settings))
+        stack.push_async_callback(chat.aclose)
         log.info(
             "services_ready",
             extra={"store": settings.store, "llm": llm.name, "personas": len(personas)},
@@ -136,9 +141,16 @@ async def _check_store(store: Store) -> None:
 
 def _check_budget(personas: PersonaRegistry, settings: Settings) -> None:
     """A persona whose reply budget eats the whole context could never answer: refuse to start."""
+    memory = settings.memory_facts_tokens + (settings.memory_summary_tokens if settings.memory_summary else 0)
     for persona in personas.all():
         if persona.max_tokens >= settings.num_ctx // 2:
             raise ConfigError(
                 f"persona {persona.name!r}: max_tokens {persona.max_tokens} leaves too little of "
                 f"NUM_CTX={settings.num_ctx} for the conversation (keep it under half)"
+            )
+        if persona.max_tokens + memory > settings.num_ctx * 3 // 4:
+            raise ConfigError(
+                f"persona {persona.name!r}: max_tokens {persona.max_tokens} plus MEMORY_FACTS_TOKENS and "
+                f"MEMORY_SUMMARY_TOKENS ({memory}) leave too little of NUM_CTX={settings.num_ctx} for the "
+                "conversation itself (keep them under three quarters of it)"
             )

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_pending_per_user: int = Field(default=5, ge=0)
     stream_edit_interval: float = Field(default=1.0, ge=0.2, le=60)
 
+    # long-term memory
+    memory_summary: bool = True  # on|off
+    memory_summary_tokens: int = Field(default=256, ge=16, le=4096)
+    memory_facts_tokens: int = Field(default=256, ge=16, le=4096)
+    memory_max_facts: int = Field(default=50, ge=1, le=1000)
+
     # sidecar
     sidecar_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SIDECAR_HOST", "FASTAPI_HOST"))
     sidecar_port: int = Field(

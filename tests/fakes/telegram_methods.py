@@ -277,10 +277,19 @@ class BotApiMethods:
 
     def _text(self, params: dict) -> Parsed:
         """The text as the user will see it: HTML parsed, whitespace trimmed, length checked."""
-        text = params.get("text")
-        if not text:
+        parsed = self._formatted(params, "text", "entities")
+        if not parsed.text:
             raise bad("message text is empty")
+        if utf16(parsed.text) > 4096:
+            raise bad("message is too long")
+        return parsed
+
+    def _formatted(self, params: dict, field: str, entities_field: str) -> Parsed:
+        """A text or caption with its parse_mode (or explicit entities) applied and whitespace trimmed."""
+        text = params.get(field) or ""
         mode = (params.get("parse_mode") or "").lower()
+        if not text:
+            return Parsed("")
         if mode == "html":
             try:
                 parsed = parse_html(text)
@@ -290,13 +299,8 @@ class BotApiMethods:
             self.unexpected.append(f"parse_mode {mode!r}: this fake only speaks HTML")
             raise bad(f"unsupported parse_mode {mode!r}")
         else:
-            parsed = Parsed(text, _json(params, "entities") or [])
-        parsed = strip_entities(parsed)
-        if not parsed.text:
-            raise bad("message text is empty")
-        if utf16(parsed.text) > 4096:
-            raise bad("message is too long")
-        return parsed
+            parsed = Parsed(text, _json(params, entities_field) or [])
+        return strip_entities(parsed)
 
     def _markup(self, params: dict) -> dict | None:
         markup = _json(params, "reply_markup")
@@ -324,9 +328,14 @@ class BotApiMethods:
                 message["is_topic_message"] = True
 
     def _new_message(self, chat: dict, sender: dict, text: str, entities: list[dict]) -> dict:
-        ids = self._ids.setdefault(chat["id"], itertools.count(1))
-        message = {"message_id": next(ids), "date": int(time.time()), "chat": chat, "from": sender, "text": text}
+        message = self._store_message(chat, sender, text=text)
         _set(message, "entities", entities)
+        return message
+
+    def _store_message(self, chat: dict, sender: dict, **content: Any) -> dict:
+        """A new message in `chat` with the next id there; `content` is its text, document, caption…"""
+        ids = self._ids.setdefault(chat["id"], itertools.count(1))
+        message = {"message_id": next(ids), "date": int(time.time()), "chat": chat, "from": sender, **content}
         self.messages[(chat["id"], message["message_id"])] = message
         return message
 

@@ -4,7 +4,8 @@ It answers like api.telegram.org: `{"ok": true, "result": ...}` envelopes, Messa
 with message_id/date/chat/from/text/entities, long-polled `getUpdates` with offsets, and the
 Bot API's own errors — 404 for an unknown method, 400 "Bad Request: ..." for a missing
 parameter, unparsable HTML, a text over 4096 UTF-16 units, an edit that changes nothing,
-401 for a wrong token. Tests drive it as the people in the chats (`say`, `press`) and
+401 for a wrong token, 413 for an upload over 50 MB. Files arrive as multipart/form-data
+(tests/fakes/telegram_files.py). Tests drive it as the people in the chats (`say`, `press`) and
 read what they would see (`shown`, `calls`). Faults are scripted with `inject`.
 
 It fails loudly: an unknown method, or a request the fake cannot handle, is recorded in
@@ -31,9 +32,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes.telegram_methods import ApiError, BotApiMethods
+from tests.fakes.telegram_files import TOO_LARGE, UPLOAD_LIMIT, FileMethods, Upload
+from tests.fakes.telegram_methods import ApiError
 
 TOKEN = "123456789:AAFakeTokenForTheLoopbackBotApi_0123"
+#: What a multipart request may carry besides its file (fields, part headers) before the server stops reading.
+FORM_ROOM = 1024 * 1024
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Nono", "username": "nono_test_bot"}
 
 
@@ -63,11 +67,13 @@ class Fault:
     when: Callable[[dict[str, Any]], bool] | None = None
 
 
-class FakeTelegram(BotApiMethods):
-    """The Bot API's state for one bot: users, chats, messages, pending updates, recorded calls."""
+class FakeTelegram(FileMethods):
+    """The Bot API's state for one bot: users, chats, messages, uploads, pending updates, recorded calls."""
 
-    def __init__(self, token: str = TOKEN, bot: dict[str, Any] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, token: str = TOKEN, bot: dict[str, Any] | None = None, *, upload_limit: int = UPLOAD_LIMIT
+    ) -> None:
+        super().__init__(upload_limit)
         self.token = token
         self.bot = dict(bot or BOT_USER)
         self.base_url = ""
@@ -173,7 +179,7 @@ class FakeTelegram(BotApiMethods):
     # -- HTTP ------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=self.upload_limit + FORM_ROOM)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         return app
 
@@ -185,10 +191,10 @@ class FakeTelegram(BotApiMethods):
         if handler is None:
             self.unexpected.append(f"unknown Bot API method {method}")
             return _error(404, "Not Found: method not found")
-        params = await _params(request)
-        call = Call(method, params, time.monotonic())
+        call = Call(method, {}, time.monotonic())
         self.calls.append(call)
         try:
+            call.params = params = await _params(request)
             self._fault(method, params)
             call.result = await handler(params)
         except ApiError as exc:
@@ -221,12 +227,21 @@ class FakeTelegram(BotApiMethods):
 
 
 async def _params(request: web.Request) -> dict[str, Any]:
-    """Parameters the way the Bot API reads them: query string, form fields or a JSON body."""
+    """Parameters the way the Bot API reads them: query string, form fields (files as Uploads) or a JSON body."""
     params: dict[str, Any] = dict(request.query)
     if request.content_type == "application/json":
         params.update(await request.json())
     elif request.can_read_body:
-        params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, TOO_LARGE) from None
+        for name, value in form.items():
+            if isinstance(value, web.FileField):
+                with value.file:  # aiohttp spools file parts to a temporary file
+                    params[name] = Upload(value.filename, value.content_type, value.file.read())
+            elif isinstance(value, str):
+                params[name] = value
     return params
 
 

@@ -170,7 +170,14 @@ async def test_typed_control_tokens_reach_the_local_model_as_plain_text(tmp_path
     personas = tmp_path / "personas"
     personas.mkdir()
     (personas / "assistant.yaml").write_text(TINY_PERSONA, encoding="utf-8")
-    settings = nono_settings(tmp_path, personas_dir=personas, llm_backend="local", num_ctx=512)
+    settings = nono_settings(
+        tmp_path,
+        personas_dir=personas,
+        llm_backend="local",
+        num_ctx=512,
+        memory_facts_tokens=64,
+        memory_summary_tokens=64,
+    )
     async with running_nono(settings) as nono:
         llama = nono.services.llm.llama
         sent: list[list[int]] = []

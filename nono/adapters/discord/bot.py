@@ -20,6 +20,7 @@ from nono.adapters.discord.access import AccessPolicy, DiscordOptions
 from nono.adapters.discord.commands import SlashCommands
 from nono.adapters.discord.conversation import Conversation
 from nono.adapters.discord.links import LinkSlashCommands
+from nono.adapters.discord.memory import MemorySlashCommands
 from nono.adapters.discord.pacer import ChannelPacer
 from nono.adapters.discord.render import NO_MENTIONS, ReplyRenderer
 from nono.core.chat import ChatService
@@ -50,6 +51,7 @@ class NonoBot(commands.Bot):
         await self.add_cog(Conversation(self, self.chat, self.options, access, ReplyRenderer(self.pacer)))
         await self.add_cog(SlashCommands(self.chat, self.options, access))
         await self.add_cog(LinkSlashCommands(self.chat, self.options, access))
+        await self.add_cog(MemorySlashCommands(self.chat, self.options, access))
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:

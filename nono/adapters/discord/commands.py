@@ -47,6 +47,12 @@ class CommandCog(commands.Cog):
         in_guild = interaction.guild is not None
         return conversation_of(interaction.user, interaction.channel_id or 0, in_guild, self.options.memory_scope)
 
+    async def _run(self, interaction: discord.Interaction, action: Callable[[Conversation], Awaitable[str]]) -> None:
+        """Answer with what `action` says about the interaction's conversation."""
+        # Defer first: the store may be slow, and Discord drops interactions unanswered after 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await answer(interaction, await action(self.conversation(interaction)))
+
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
@@ -85,7 +91,7 @@ class SlashCommands(CommandCog):
     async def personas(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, self.actions.personas)
 
-    @app_commands.command(name="reset", description="Forget our conversation (and your persona choice)")
+    @app_commands.command(name="reset", description="Forget our conversation: history, summary, facts, persona choice")
     async def reset(self, interaction: discord.Interaction) -> None:
         manager = is_manager(interaction)
         await self._run(interaction, lambda conversation: self.actions.reset(conversation, manager=manager))
@@ -101,11 +107,6 @@ class SlashCommands(CommandCog):
     @app_commands.command(name="help", description="What I do and which commands I have")
     async def help(self, interaction: discord.Interaction) -> None:
         await answer(interaction, self.actions.help("/"))
-
-    async def _run(self, interaction: discord.Interaction, action: Callable[[Conversation], Awaitable[str]]) -> None:
-        # Defer first: the store may be slow, and Discord drops interactions unanswered after 3 s.
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await answer(interaction, await action(self.conversation(interaction)))
 
 
 def is_manager(interaction: discord.Interaction) -> bool:

@@ -80,15 +80,21 @@ async def _history(request: web.Request, *, missing_is_404: bool) -> web.Respons
     held = Conversation(held_in)
     messages = await chat.history(held, query.limit, query.before)
     # Only an empty page costs a second look, so reading a conversation stays one store read (bench P7).
-    if not messages and missing_is_404 and not await _exists(chat, held):
-        raise HttpProblem(404, "unknown_conversation", f"There is no conversation {asked!r}: nothing is stored there.")
+    if not messages and missing_is_404 and not await conversation_exists(chat, held):
+        raise unknown_conversation(asked)
     next_before = messages[0].seq if messages and messages[0].seq else None
     listed = [message_out(m) for m in messages]
     return json_response({"conversation_id": held_in, "user_id": asked, "messages": listed, "next_before": next_before})
 
 
-async def _exists(chat: ChatService, conversation: Conversation) -> bool:
+async def conversation_exists(chat: ChatService, conversation: Conversation) -> bool:
+    """Whether anything is stored in the conversation (a session or a message)."""
     return await chat.session(conversation) is not None or bool(await chat.history(conversation, 1))
+
+
+def unknown_conversation(asked: str) -> HttpProblem:
+    """The 404 of a conversation where nothing is stored: never used, a mistyped id, or cleared."""
+    return HttpProblem(404, "unknown_conversation", f"There is no conversation {asked!r}: nothing is stored there.")
 
 
 async def clear(request: web.Request) -> web.Response:

@@ -64,6 +64,13 @@ REST_PERSON_SCHEMA: dict[str, Any] = {
     "description": "The REST person speaking: rest:<id>, or just <id> (rest: is added)",
     "examples": ["rest:alice", "alice"],
 }
+FACT_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "description": "A remembered fact's id, as GET /conversations/{conversation_id}/facts lists it: stable, "
+    "unlike the numbers /memory shows (positions)",
+    "examples": ["k3m9x2qa"],
+}
 
 
 def rest_person(value: str) -> str:

@@ -11,7 +11,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 import nono
 from nono.adapters.http.errors import PROBLEM_JSON, Handler
-from nono.adapters.http.ids import CONVERSATION_ID_SCHEMA, PERSON_ID_SCHEMA, USER_ID_SCHEMA
+from nono.adapters.http.ids import CONVERSATION_ID_SCHEMA, FACT_ID_SCHEMA, PERSON_ID_SCHEMA, USER_ID_SCHEMA
+from nono.adapters.http.memory_models import MEMORY_REQUEST_MODELS, MEMORY_RESPONSE_MODELS
 from nono.adapters.http.models import REQUEST_MODELS, RESPONSE_MODELS
 
 REF = "#/components/schemas/{model}"
@@ -20,7 +21,9 @@ ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing or wrong admin token (`Authorization: Bearer <ADMIN_TOKEN>`)",
     403: "Refused: no ADMIN_TOKEN and the request is not addressed to localhost, or a wrong Telegram secret",
-    404: "Unknown persona, no such conversation (history), the people are not linked (unlink), or not found",
+    404: "Unknown persona, no such conversation (history, facts, summary), the people are not linked (unlink), "
+    "no such fact, or not found",
+    409: "The conversation already remembers as many facts as it may (MEMORY_MAX_FACTS); nothing was stored",
     413: "The body is larger than 64 KiB",
     415: "The body is not declared as application/json",
     426: "Not a WebSocket handshake",
@@ -40,9 +43,22 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "conversation_id": CONVERSATION_ID_SCHEMA,
     "person_id": PERSON_ID_SCHEMA,
     "other_id": PERSON_ID_SCHEMA,
+    "fact_id": FACT_ID_SCHEMA,
 }
 #: A `{name}` in a route's path.
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+#: Where a link takes the conversation from, unless it says otherwise: the response's `conversation_id`.
+FROM_CONVERSATION = (("conversation_id", "$response.body#/conversation_id"),)
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: an operation the response leads to, and where each of its parameters comes from."""
+
+    operation: str
+    parameters: tuple[tuple[str, str], ...] = FROM_CONVERSATION
 
 
 @dataclass(frozen=True)
@@ -67,14 +83,16 @@ class RouteSpec:
     description: str = ""
     #: A security scheme replacing the admin token (the Telegram webhook's secret header).
     security: str | None = None
-    #: Operations that take this response's `conversation_id` as their path parameter (OpenAPI links).
-    links: tuple[str, ...] = ()
+    #: Operations this response leads to (OpenAPI links); a bare name takes the response's `conversation_id`.
+    links: tuple[str | Link, ...] = ()
     #: Other documented non-problem responses, as (status, model): /ready's 503 report.
     also: tuple[tuple[int, type[BaseModel]], ...] = ()
     #: Kept for old clients only (the session routes, aliases of the conversation routes).
     deprecated: bool = False
     #: Path parameters described unlike PATH_SCHEMAS says, as (name, schema): the WebSocket's REST person.
     path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: Headers of the success response, as (name, description): the export's Content-Disposition.
+    ok_headers: tuple[tuple[str, str], ...] = ()
 
 
 def build_openapi(routes: list[RouteSpec], max_message_chars: int) -> dict[str, Any]:
@@ -102,8 +120,10 @@ def build_openapi(routes: list[RouteSpec], max_message_chars: int) -> dict[str, 
 
 
 def _schemas(max_message_chars: int) -> dict[str, Any]:
-    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in REQUEST_MODELS]
-    pairs += [(m, "serialization") for m in RESPONSE_MODELS]
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in REQUEST_MODELS + MEMORY_REQUEST_MODELS
+    ]
+    pairs += [(m, "serialization") for m in RESPONSE_MODELS + MEMORY_RESPONSE_MODELS]
     _, top = models_json_schema(pairs, ref_template=REF)
     schemas = top.get("$defs", {})
     for name in ("ChatIn", "WsChatIn"):
@@ -167,8 +187,13 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 def _ok_response(route: RouteSpec) -> dict[str, Any]:
     response: dict[str, Any] = {"description": route.summary}
     if route.links:
-        conversation = {"conversation_id": "$response.body#/conversation_id"}
-        response["links"] = {name: {"operationId": name, "parameters": conversation} for name in route.links}
+        links = [Link(link) if isinstance(link, str) else link for link in route.links]
+        response["links"] = {
+            link.operation: {"operationId": link.operation, "parameters": dict(link.parameters)} for link in links
+        }
+    if route.ok_headers:
+        string = {"type": "string"}
+        response["headers"] = {name: {"schema": string, "description": text} for name, text in route.ok_headers}
     if isinstance(route.ok, dict):
         response["content"] = route.ok
     elif route.ok is not None:

@@ -2,7 +2,7 @@
 
 Handlers translate only: read and validate the request, call ChatService, shape the answer.
 Errors are raised and rendered by the error middleware. Conversation routes live in
-conversations.py, people routes in people.py.
+conversations.py, people routes in people.py, memory routes (facts, summary, export, erasure) in memory.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import nono
 from nono.adapters.http.conversations import conversation_routes
 from nono.adapters.http.errors import HttpProblem
 from nono.adapters.http.health import readiness
+from nono.adapters.http.memory import memory_routes
 from nono.adapters.http.metrics import CONTENT_TYPE
 from nono.adapters.http.models import (
     HealthOut,
@@ -117,6 +118,7 @@ def route_table(metrics_public: bool) -> list[RouteSpec]:
         R("GET", "/openapi.json", "openapi", openapi, "This OpenAPI document", _OBJECT, tag="ops"),
         *conversation_routes(),
         *people_routes(),
+        *memory_routes(),
         R("GET", "/personas", "personas", personas, "The personas", PersonasOut),
         R("POST", "/personas/reload", "reload_personas", reload_personas, "Re-read the persona files",
           ReloadOut, errors=(422,)),

@@ -56,7 +56,8 @@ def build_telegram_application(chat: ChatService, options: TelegramOptions) -> A
         builder = builder.updater(None)  # updates arrive through the HTTP adapter instead
     app = builder.build()
     outbox = Outbox(app.bot, ChatPacer(options.edit_interval, global_rate=options.global_rate))
-    TelegramHandlers(chat, Gate(access, outbox, ChatManagers(app.bot))).register(app)
+    gate = Gate(access, outbox, ChatManagers(app.bot))
+    TelegramHandlers(chat, gate, upload_limit=options.upload_limit).register(app)
     return app
 
 

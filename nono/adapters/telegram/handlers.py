@@ -16,6 +16,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from nono.adapters.telegram.access import FROM_PEOPLE, addressed_text, topic_of
 from nono.adapters.telegram.gate import Gate, reply_to
 from nono.adapters.telegram.links import LinkHandlers
+from nono.adapters.telegram.memory import MEMORY_COMMANDS, MemoryHandlers
+from nono.adapters.telegram.options import UPLOAD_LIMIT
 from nono.adapters.telegram.quotes import quotes_of
 from nono.adapters.telegram.stream import deliver
 from nono.core.chat import ChatService
@@ -37,6 +39,7 @@ BOT_COMMANDS = [
     BotCommand("personas", "list the personas"),
     BotCommand("reset", "forget our conversation"),
     BotCommand("history", "show recent messages (/history COUNT)"),
+    *MEMORY_COMMANDS,
     BotCommand("link", "join your private chats with me on another platform"),
     BotCommand("unlink", "undo /link"),
 ]
@@ -46,11 +49,12 @@ Context = ContextTypes.DEFAULT_TYPE
 class TelegramHandlers:
     """The handlers of one Application, sharing the core and the gate (access, managers, outbox)."""
 
-    def __init__(self, chat: ChatService, gate: Gate) -> None:
+    def __init__(self, chat: ChatService, gate: Gate, *, upload_limit: int = UPLOAD_LIMIT) -> None:
         self.chat = chat
         self.commands = Commands(chat)
         self.gate = gate
         self.links = LinkHandlers(self.commands.links, gate)
+        self.memory = MemoryHandlers(self.commands.memory, gate, upload_limit)
 
     def register(self, app: Application) -> None:
         """Add every handler and the error handler to `app`."""
@@ -61,6 +65,11 @@ class TelegramHandlers:
             "personas": self.on_persona,
             "reset": self.on_reset,
             "history": self.on_history,
+            "remember": self.memory.on_remember,
+            "memory": self.memory.on_memory,
+            "forget": self.memory.on_forget,
+            "export": self.memory.on_export,
+            "forget_me": self.memory.on_forget_me,
             "link": self.links.on_link,
             "unlink": self.links.on_unlink,
         }
@@ -71,6 +80,7 @@ class TelegramHandlers:
         app.add_handler(MessageHandler(FROM_PEOPLE & filters.ChatType.PRIVATE & ~filters.TEXT, self.on_other))
         app.add_handler(CallbackQueryHandler(self.on_persona_button, pattern=f"^{PERSONA_DATA}"))
         self.links.register(app)
+        self.memory.register(app)
         app.add_error_handler(self.on_error)
 
     # -- messages ---------------------------------------------------------------------------

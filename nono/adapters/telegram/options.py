@@ -8,11 +8,13 @@ from typing import Literal
 from pydantic import SecretStr
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+#: The largest file a bot may upload through the Bot API (50 MB): an /export bigger than this is compressed.
+UPLOAD_LIMIT = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class TelegramOptions:
-    """Token and server, allowlists and memory scope, pacing, and webhook mode when `webhook_url` is set."""
+    """Token and server, allowlists and memory scope, pacing, webhook mode when `webhook_url` is set, upload size."""
 
     token: SecretStr
     base_url: str = DEFAULT_BASE_URL
@@ -26,6 +28,8 @@ class TelegramOptions:
     global_rate: float = 30.0
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    #: Bytes a file the bot sends (/export) may have.
+    upload_limit: int = UPLOAD_LIMIT
 
     @property
     def webhook(self) -> bool:

@@ -9,7 +9,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
@@ -108,6 +108,10 @@ class Outbox:
         except BadRequest as exc:
             if not is_not_modified(exc):
                 raise
+
+    async def document(self, chat_id: int, document: InputFile, caption: str) -> Message | None:
+        """Upload a file into a chat (an /export), with a plain-text caption."""
+        return await paced(self.pacer, chat_id, lambda: self.bot.send_document(chat_id, document, caption=caption))
 
     async def keep_typing(self, chat_id: int, until: asyncio.Event, thread_id: int | None = None) -> None:
         """Show "typing…" from TYPING_DELAY on, until `until` is set. Cosmetic: failures are logged, never raised.

@@ -10,6 +10,7 @@ O(1), and aiohttp already serves the sidecar, so it costs no new dependency.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -99,5 +100,7 @@ def _body(request_data: RequestData | None) -> tuple[bytes | aiohttp.FormData | 
         return json.dumps(request_data.parameters).encode(), {"Content-Type": "application/json"}
     form = aiohttp.FormData(request_data.json_parameters)  # each value JSON-encoded, as Telegram reads forms
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
-        form.add_field(name, content, filename=filename, content_type=mimetype)
+        # aiohttp streams a file object in chunks; raw bytes over 1 MB would be written in one go (and warn).
+        stream = io.BytesIO(content) if isinstance(content, bytes) else content
+        form.add_field(name, stream, filename=filename, content_type=mimetype)
     return form, None

@@ -10,13 +10,10 @@ from nono.core.errors import NotAllowed, UnknownPersona
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from nono.core.wording import MANAGERS_ONLY
+from tests.support.discord import shown
 
 GUILD_ID = 1_111_111_111_111_111_111
-
-
-def _shown(result) -> str:
-    """Everything the invoking user sees in answer to a command."""
-    return "\n".join([result.response.content, *(m.content for m in result.followups)])
+RESET_DONE = "Done: I've forgotten our conversation, its summary and the facts I remembered here."
 
 
 async def test_persona_switch_changes_the_system_prompt_the_model_gets(discord_server, fake_llm, registry):
@@ -27,7 +24,7 @@ async def test_persona_switch_changes_the_system_prompt_the_model_gets(discord_s
     await server.alice.send(server.channel, f"<@{server.bot_id}> what is the sea?")
 
     assert switched.ephemeral
-    assert _shown(switched).startswith("Now speaking as Captain Nono (pirate).")
+    assert shown(switched).startswith("Now speaking as Captain Nono (pirate).")
     assert fake_llm.history[0].system == registry.get("pirate").system_prompt
     assert [m.content for m in server.bot_messages()] == ["Arr, a fine question, matey!"]
 
@@ -43,18 +40,18 @@ async def test_persona_autocomplete_offers_the_loaded_personas(discord_server, r
 
 
 async def test_persona_without_a_name_shows_the_current_one_and_the_list(discord_server, registry):
-    shown = _shown(await discord_server.alice.slash(discord_server.channel, "persona"))
+    listed = shown(await discord_server.alice.slash(discord_server.channel, "persona"))
 
-    assert shown.splitlines()[0] == "Personas:"
-    assert f"▶ {registry.default}" in shown
-    assert all(name in shown for name in registry.names())
+    assert listed.splitlines()[0] == "Personas:"
+    assert f"▶ {registry.default}" in listed
+    assert all(name in listed for name in registry.names())
 
 
 async def test_an_unknown_persona_is_answered_privately_with_the_valid_names(discord_server, simcord_env, registry):
     result = await discord_server.alice.slash(discord_server.channel, "persona", name="dragon")
 
     assert result.ephemeral
-    assert _shown(result) == str(UnknownPersona("dragon", registry.names()))
+    assert shown(result) == str(UnknownPersona("dragon", registry.names()))
     assert discord_server.bot_messages() == []  # nothing in the channel for everyone to see
     # The one error handler answered it; SimCord still records the command's exception.
     assert [type(e.original) for e in simcord_env.errors] == [UnknownPersona]
@@ -69,9 +66,9 @@ async def test_reset_then_history_shows_nothing(discord_server, fake_llm: FakeLL
     reset = await server.alice.slash(server.channel, "reset")
     after = await server.alice.slash(server.channel, "history")
 
-    assert _shown(before) == "You: hello\nNono: Hello Alice."
-    assert reset.ephemeral and _shown(reset) == "Done: I've forgotten our conversation."
-    assert after.ephemeral and _shown(after) == "No messages yet."
+    assert shown(before) == "You: hello\nNono: Hello Alice."
+    assert reset.ephemeral and shown(reset) == RESET_DONE
+    assert after.ephemeral and shown(after) == "No messages yet."
     assert await chat.history(f"discord:channel:{server.channel.id}:person:{server.alice.id}") == []
 
 
@@ -85,7 +82,7 @@ async def test_history_is_private_and_only_the_askers(discord_server, fake_llm: 
     result = await server.bob.slash(server.channel, "history", count=1)
 
     assert result.ephemeral
-    assert _shown(result) == "Nono: Answer two."
+    assert shown(result) == "Nono: Answer two."
     assert [m.content for m in server.channel.history(viewer=server.alice) if m.author.id == server.bot_id] == [
         "Answer one.",
         "Answer two.",
@@ -102,14 +99,14 @@ async def test_a_long_history_is_split_into_several_private_messages(discord_ser
 
     messages = [result.response, *result.followups]
     assert len(messages) >= 2 and all(len(m.content) <= 2000 and m.ephemeral for m in messages)
-    assert _shown(result).count("You: question") == 12
+    assert shown(result).count("You: question") == 12
 
 
 async def test_help_lists_every_command(simcord_env):
     result = await simcord_env.create_user("jane").slash("help")
 
     assert result.ephemeral
-    assert all(f"/{name}" in _shown(result) for name in COMMANDS)
+    assert all(f"/{name}" in shown(result) for name in COMMANDS)
 
 
 @pytest.mark.discord_settings(discord_memory_scope="channel")
@@ -123,8 +120,8 @@ async def test_in_a_shared_channel_only_managers_may_switch_the_persona_or_reset
     persona = await server.bob.slash(server.channel, "persona", name="pirate")
     reset = await server.bob.slash(server.channel, "reset")
 
-    assert persona.ephemeral and _shown(persona) == MANAGERS_ONLY
-    assert reset.ephemeral and _shown(reset) == MANAGERS_ONLY
+    assert persona.ephemeral and shown(persona) == MANAGERS_ONLY
+    assert reset.ephemeral and shown(reset) == MANAGERS_ONLY
     assert [type(e.original) for e in simcord_env.errors] == [NotAllowed, NotAllowed]
     shared = f"discord:channel:{server.channel.id}"
     assert (await chat.get_persona(shared)).name == registry.default
@@ -146,11 +143,11 @@ async def test_a_manager_switches_a_shared_channels_persona_for_everyone_and_res
     mias_view = await mia.slash(server.channel, "history")
     reset = await mia.slash(server.channel, "reset")
 
-    assert _shown(switched).startswith("Now speaking as Captain Nono (pirate).")
+    assert shown(switched).startswith("Now speaking as Captain Nono (pirate).")
     assert fake_llm.history[0].system == registry.get("pirate").system_prompt
-    assert _shown(bobs_view) == "You: hi all\nNono: Ahoy, crew!"
-    assert _shown(mias_view) == "Bob: hi all\nNono: Ahoy, crew!"
-    assert _shown(reset) == "Done: I've forgotten our conversation."
+    assert shown(bobs_view) == "You: hi all\nNono: Ahoy, crew!"
+    assert shown(mias_view) == "Bob: hi all\nNono: Ahoy, crew!"
+    assert shown(reset) == RESET_DONE
     assert await chat.history(f"discord:channel:{server.channel.id}") == []
 
 

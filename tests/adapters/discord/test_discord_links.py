@@ -13,36 +13,28 @@ from nono.core.errors import InvalidInput
 from nono.core.linking import CODE_TTL
 from nono.core.llm.fake import FakeLLM
 from nono.core.people import Speaker
+from tests.support.discord import button_labels, shown
 
 TESS = Speaker.of("telegram:4242", "Tess")
 TESS_ACCOUNT = "Telegram account “Tess” (telegram:4242)"
-
-
-def _shown(result) -> str:
-    """Everything the invoking user sees in answer to a command."""
-    return "\n".join([result.response.content, *(m.content for m in result.followups)])
-
-
-def _buttons(result) -> list[str]:
-    return [c["label"] for row in result.response.components for c in row.get("components", [])]
 
 
 async def test_link_in_a_dm_gives_a_private_code_and_cancel_drops_the_request(simcord_env, chat: ChatService):
     tom = simcord_env.create_user("tom", global_name="Tom")
 
     issued = await tom.slash("link")
-    code = re.search(r"Your link code: (\S+)", _shown(issued))[1]
+    code = re.search(r"Your link code: (\S+)", shown(issued))[1]
     await chat.links.propose(TESS, code)  # Tess types it on Telegram
     asked = await tom.slash("link")
-    question = _shown(asked)
+    question = shown(asked)
     await tom.click(asked.response, label="Cancel")
 
-    assert issued.ephemeral and f"send /link {code} to me in a private chat" in _shown(issued)
+    assert issued.ephemeral and f"send /link {code} to me in a private chat" in shown(issued)
     assert (
         asked.ephemeral and question == f"Link this account with {TESS_ACCOUNT}? Only confirm if that account is yours."
     )
     assert asked.response.content == "Cancelled: nothing was linked."
-    assert _buttons(asked) == []
+    assert button_labels(asked) == []
     assert await chat.links.linked(f"discord:{tom.id}") == (f"discord:{tom.id}",)
 
 
@@ -51,7 +43,7 @@ async def test_link_in_a_server_channel_answers_only_the_asker(discord_server):
 
     result = await server.alice.slash(server.channel, "link")
 
-    assert result.ephemeral and _shown(result).startswith("Your link code: ")
+    assert result.ephemeral and shown(result).startswith("Your link code: ")
     assert server.channel.history() == []  # nobody else sees a thing
 
 
@@ -61,7 +53,7 @@ async def test_link_with_a_wrong_code_says_so_privately(simcord_env):
     result = await uma.slash("link", code="ABCDE-FGHIJ")
 
     assert result.ephemeral
-    assert _shown(result).startswith("That code is wrong, used or expired.")
+    assert shown(result).startswith("That code is wrong, used or expired.")
     assert [type(e.original) for e in simcord_env.errors] == [InvalidInput]
 
 
@@ -75,7 +67,7 @@ async def test_confirm_buttons_join_the_private_chats_and_unlink_splits_them(
     code = await chat.links.code(TESS)
 
     proposed = await vic.slash("link", code=code)
-    buttons = _buttons(proposed)
+    buttons = button_labels(proposed)
     await vic.click(proposed.response, label="Confirm")
     confirmed_here = proposed.response.content
     proposal = await chat.links.pending(TESS.person)
@@ -89,7 +81,7 @@ async def test_confirm_buttons_join_the_private_chats_and_unlink_splits_them(
     assert ("user", "my cat is called Whiskers") in [(m.role, m.content) for m in fake_llm.history[1].messages]
 
     unlink = await vic.slash("unlink")
-    question, unlink_buttons = _shown(unlink), _buttons(unlink)
+    question, unlink_buttons = shown(unlink), button_labels(unlink)
     await vic.click(unlink.response, label="Confirm")
 
     assert unlink.ephemeral and question.startswith(f"Unlink this account from {TESS.person}?")
@@ -108,7 +100,7 @@ async def test_confirming_a_request_the_other_side_cancelled_says_it_expired(sim
     await xena.click(proposed.response, label="Confirm")
 
     assert proposed.response.content == "That link request has expired. Start again with /link."
-    assert _buttons(proposed) == []
+    assert button_labels(proposed) == []
     assert [type(e) for e in simcord_env.errors] == [InvalidInput]  # the buttons' error handler answered it
     assert await chat.links.linked(f"discord:{xena.id}") == (f"discord:{xena.id}",)
 
@@ -116,10 +108,10 @@ async def test_confirming_a_request_the_other_side_cancelled_says_it_expired(sim
 async def test_unpressed_buttons_are_taken_away_when_the_request_expires(simcord_env, chat: ChatService):
     wes = simcord_env.create_user("wes")
     proposed = await wes.slash("link", code=await chat.links.code(TESS))
-    question, buttons = _shown(proposed), _buttons(proposed)
+    question, buttons = shown(proposed), button_labels(proposed)
 
     await simcord_env.advance_time(CODE_TTL + 1)
 
     assert buttons == ["Confirm", "Cancel"]
-    assert _buttons(proposed) == []
-    assert _shown(proposed) == question
+    assert button_labels(proposed) == []
+    assert shown(proposed) == question

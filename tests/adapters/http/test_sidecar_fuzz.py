@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +22,35 @@ from nono.adapters.http import running
 from nono.bot.options import http_options
 from nono.bot.settings import Settings
 from nono.core.llm.fake import FakeLLM
+from nono.core.store.base import Fact
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.adapters.http.helpers import TOKEN, make_chat, make_settings
 from tests.conftest import ROOT
 
 MAX_EXAMPLES = 25
 WEBHOOK_SECRET = "fuzz-webhook-secret"
+#: What generated requests hardly ever name, seeded so each DELETE below succeeds once (schemathesis warns
+#: about an operation that only ever answered 404): fact ids are random, and generated people are
+#: seldom linked with the very person a request names.
+SEEDED_FACT = Fact("seededfact", "Seeded for the fuzzer", 0.0)
+SEEDED_CONVERSATION = "rest:fuzz-memory"
+SEEDED_LINK = ("rest:fuzz-ann", "rest:fuzz-bob")
+CONFIG = f"""
+[[operations]]
+include-operation-id = "forget_fact"
+parameters = {{ conversation_id = "{SEEDED_CONVERSATION}", fact_id = "{SEEDED_FACT.id}" }}
+
+[[operations]]
+include-operation-id = "unlink_person"
+parameters = {{ person_id = "{SEEDED_LINK[0]}", other_id = "{SEEDED_LINK[1]}" }}
+
+# Any write under a conversation starts it again after DELETE /conversations/{{conversation_id}} (a turn,
+# PUT …/persona, POST …/facts); schemathesis counts only a write to a prefix of the deleted path as a
+# re-creation, so it would call reading the started conversation a use after free.
+[[operations]]
+include-operation-id = ["conversation_history", "conversation_facts", "conversation_summary"]
+checks.use_after_free.enabled = false
+"""
 
 
 class LiveSidecar:
@@ -70,6 +94,8 @@ class LiveSidecar:
         try:
             # An explicit fuzzing mode: every turn answers this text instead of failing loudly.
             chat = make_chat(self.settings, store, FakeLLM(default_reply="A fuzzing reply."))
+            await store.add_fact(SEEDED_CONVERSATION, SEEDED_FACT, chat.personas.default, time.time(), 1)
+            await chat.links.join(*SEEDED_LINK)
             # Webhook mode, as the runner wires it: the Telegram part's feed handed to the HTTP adapter.
             options = http_options(self.settings)
             async with running(chat, options, telegram_feed=self._receive_update) as part:
@@ -95,8 +121,11 @@ def live_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSidec
 
 def test_schemathesis_finds_nothing(live_sidecar: LiveSidecar, tmp_path: Path) -> None:
     """`schemathesis run` with its default phases and checks: zero failures, no 5xx."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{live_sidecar.url}/openapi.json",
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
+        "run", f"{live_sidecar.url}/openapi.json",
         "--header", f"Authorization: Bearer {TOKEN}",
         "--header", f"X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}",
         "--max-examples", str(MAX_EXAMPLES),

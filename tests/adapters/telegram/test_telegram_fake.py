@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import aiohttp
 import pytest
 from telegram import ChatMember, ChatMemberAdministrator
 
+from tests.fakes.telegram_files import UPLOAD_LIMIT, Upload
 from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
 from tests.support.telegram import ALICE, BOB, FORUM, GROUP
 
@@ -15,6 +17,16 @@ from tests.support.telegram import ALICE, BOB, FORUM, GROUP
 async def call(tg: FakeTelegram, method: str, token: str = TOKEN, **params) -> tuple[int, dict]:
     url = tg.base_url.removesuffix("bot") + f"bot{token}/{method}"
     async with aiohttp.ClientSession() as session, session.post(url, json=params) as response:
+        return response.status, await response.json()
+
+
+async def upload(tg: FakeTelegram, data: bytes | None, **fields: str) -> tuple[int, dict]:
+    """sendDocument as bots upload a file: multipart/form-data with a `document` file part."""
+    form = aiohttp.FormData(fields)
+    if data is not None:
+        form.add_field("document", io.BytesIO(data), filename="notes.json", content_type="application/json")
+    url = tg.base_url.removesuffix("bot") + f"bot{TOKEN}/sendDocument"
+    async with aiohttp.ClientSession() as session, session.post(url, data=form) as response:
         return response.status, await response.json()
 
 
@@ -98,3 +110,21 @@ async def test_chat_members_and_forum_topics_look_like_telegrams(tg: FakeTelegra
     assert message["reply_to_message"]["forum_topic_created"]["name"] == "Trips", "the implicit reply to the topic"
     _, sent = await call(tg, "sendMessage", chat_id=FORUM, text="hello", message_thread_id=topic)
     assert (sent["result"]["message_thread_id"], sent["result"]["is_topic_message"]) == (topic, True)
+
+
+async def test_documents_arrive_as_multipart_uploads_of_at_most_50_mb(tg: FakeTelegram):
+    status, sent = await upload(tg, b"x" * UPLOAD_LIMIT, chat_id=str(ALICE), caption="All of it")
+    assert status == 200
+    assert sent["result"]["caption"] == "All of it"
+    assert sent["result"]["document"]["file_name"] == "notes.json"
+    assert sent["result"]["document"]["file_size"] == 50 * 1024 * 1024
+    assert await upload(tg, b"x" * (UPLOAD_LIMIT + 1), chat_id=str(ALICE)) == refused(413, "Request Entity Too Large")
+    no_file = refused(400, "Bad Request: there is no document in the request")
+    assert await upload(tg, None, chat_id=str(ALICE)) == no_file
+    assert await upload(tg, b"", chat_id=str(ALICE)) == refused(400, "Bad Request: file must be non-empty")
+    long_caption = refused(400, "Bad Request: message caption is too long")
+    assert await upload(tg, b"{}", chat_id=str(ALICE), caption="x" * 1025) == long_caption
+    ((message, uploaded),) = tg.documents(ALICE)
+    assert message["message_id"] == sent["result"]["message_id"]
+    assert uploaded == Upload("notes.json", "application/json", b"x" * UPLOAD_LIMIT)
+    assert tg.bot_messages(ALICE) == [], "a document is not a text message"

@@ -18,7 +18,7 @@ TOKEN = "123:abc"
 
 
 async def serve(handle) -> TestServer:
-    app = web.Application()
+    app = web.Application(client_max_size=4 * 1024 * 1024)  # room for a 2 MB upload
     app.router.add_post("/{path:.*}", handle)
     return TestServer(app)
 
@@ -61,18 +61,21 @@ async def test_parameters_and_files_arrive_as_ptb_sends_them():
         message = {"message_id": 1, "date": 0, "chat": {"id": 7, "type": "private"}, "text": "ok"}
         return web.json_response({"ok": True, "result": message})
 
+    big = b"{}" * (1024 * 1024)  # 2 MB: over the size aiohttp accepts as raw bytes without a warning
     async with await serve(handle) as server:
         bot = Bot(TOKEN, base_url=str(server.make_url("/bot")), request=AiohttpRequest())
         async with bot:
             await bot.send_message(7, "héllo", parse_mode="HTML", reply_parameters=ReplyParameters(3))
             await bot.send_document(7, InputFile(io.BytesIO(b"%PDF-1"), filename="a.pdf"), caption="doc")
-    text, document = received
+            await bot.send_document(7, InputFile(big, filename="export.json"))  # streamed: no ResourceWarning
+    text, document, large = received
     assert text == {
         "type": "application/json", "chat_id": 7, "text": "héllo", "parse_mode": "HTML",
         "reply_parameters": {"message_id": 3},
     }  # fmt: skip
     assert document["type"] == "multipart/form-data" and document["caption"] == "doc"
     assert document["document"] == b"%PDF-1"
+    assert large["document"] == big
 
 
 async def test_a_silent_server_is_timed_out_and_a_closed_port_is_a_network_error():
