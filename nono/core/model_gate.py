@@ -88,13 +88,12 @@ async def _collect(stream: AsyncIterator[str], preempt: asyncio.Event) -> str:
     """The stream's text, or Preempted as soon as `preempt` is set (also while waiting for a token)."""
     parts: list[str] = []
     stop = asyncio.ensure_future(preempt.wait())
+    step: asyncio.Future[str | None] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(stream, None))
             await asyncio.wait((step, stop), return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()  # the backend stops at its next token and frees the model
-                await asyncio.wait((step,))  # (its CancelledError stays in the step; ours would still propagate)
                 raise Preempted()
             chunk = step.result()
             if chunk is None:
@@ -104,3 +103,8 @@ async def _collect(stream: AsyncIterator[str], preempt: asyncio.Event) -> str:
                 raise Preempted()
     finally:
         stop.cancel()
+        if step is not None and not step.done():
+            # Preempted, or our own task cancelled (shutdown): the backend stops at its next token or
+            # prefill slice and frees the model; the stream is closed only once it is no longer running.
+            step.cancel()
+            await asyncio.wait((step,))

@@ -97,3 +97,21 @@ async def test_a_cancelled_wait_for_the_model_gives_its_place_back():
     waiter.cancel()
     await asyncio.gather(waiter, job, return_exceptions=True)
     assert gate.users == 0
+
+
+async def test_cancelling_a_background_generation_waits_for_the_stream_before_closing_it():
+    class SlowToStop(FakeLLM):
+        async def stream(self, messages, options):
+            try:
+                await asyncio.sleep(10)
+                yield "never"
+            finally:
+                await asyncio.sleep(0.01)  # like a backend waiting for its worker thread
+
+    gate = ModelGate()
+    job = asyncio.create_task(gate.background(SlowToStop(), PROMPT, SUMMARY))
+    await asyncio.sleep(0.01)
+    job.cancel()  # shutdown: no "aclose(): asynchronous generator is already running"
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    await asyncio.wait_for(gate.enter(), 1)  # and the model is free again

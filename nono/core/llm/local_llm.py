@@ -30,6 +30,8 @@ INSTALL_HINT = (
 )
 #: llama.cpp picks a fresh random seed per generation when given this one.
 RANDOM_SEED = 0xFFFFFFFF
+#: Tokens a background prefill evaluates between checks for a user turn waiting.
+PREFILL_SLICE = 64
 
 
 def bundled_model_path() -> Path:
@@ -178,6 +180,9 @@ class LocalLLM:
         # A full prefill every turn (no KV prefix reuse) keeps temperature-0 replies bitwise reproducible.
         llama.reset()
         llama.set_seed(self._seed if options.seed is None else options.seed)
+        if options.purpose != "reply" and not _prefill_in_slices(llama, prompt, handoff):
+            handoff.cut_short = True  # a user turn needs the model: it waited one slice, not the whole prefill
+            return
         sampling: dict[str, float] = {"temp": max(options.temperature, 0.0)}
         if options.top_p is not None:
             sampling["top_p"] = options.top_p
@@ -225,6 +230,19 @@ class LocalLLM:
         if self._llama is None:
             raise ModelUnavailable("The local model is not loaded.")
         return self._llama
+
+
+def _prefill_in_slices(llama: Any, prompt: list[int], handoff: Handoff) -> bool:
+    """Evaluate all but the prompt's last token a slice at a time, stopping early when asked; False if stopped.
+
+    Background work (summaries) prefills this way so that preempting it costs a user one slice.
+    `generate` then reuses the evaluated prefix and runs the last token itself.
+    """
+    for start in range(0, len(prompt) - 1, PREFILL_SLICE):
+        if handoff.stopped:
+            return False
+        llama.eval(prompt[start : min(start + PREFILL_SLICE, len(prompt) - 1)])
+    return True
 
 
 def _import_llama_cpp() -> Any:

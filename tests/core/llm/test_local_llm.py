@@ -411,3 +411,21 @@ async def test_closing_the_model_ends_running_and_queued_replies_with_model_unav
     with pytest.raises(ModelUnavailable):
         llm.count_tokens("hi")
     await llm.aclose()  # closing twice is harmless
+
+
+@pytest.mark.slow
+async def test_a_background_generation_stopped_in_its_prefill_frees_the_model_after_one_slice(local_llm: LocalLLM):
+    from nono.core.llm.local_llm import PREFILL_SLICE
+    from nono.core.model_gate import ModelGate, Preempted
+
+    gate = ModelGate()
+    long_prompt = [ChatMessage("user", "word " * 1200)]
+    job = asyncio.create_task(gate.background(local_llm, long_prompt, GenerationOptions(purpose="summary")))
+    await asyncio.sleep(0.05)  # the worker is in the prefill
+    async with gate.user():  # preempts; returns once the background stream is closed
+        evaluated = local_llm.llama.n_tokens
+        reply = await collect(local_llm, [ChatMessage("user", "Hi")], greedy(4))
+    with pytest.raises(Preempted):
+        await job
+    assert evaluated < len(local_llm.prompt_tokens(long_prompt)) - PREFILL_SLICE  # it stopped part-way
+    assert "".join(reply)
