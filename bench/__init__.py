@@ -10,4 +10,6 @@ BENCHMARKS = {
     "P6": "bench.p6_ttft_history:time to first token, 10,000-message vs 200-message history",
     "P7": "bench.p7_sidecar_rps:sidecar REST under load vs a bare aiohttp handler",
     "P8": "bench.p8_memory:memory of `nono run`, idle and after 10,000 sessions",
+    "P9": "bench.p9_memory_ttft:time to first token, facts + summary at their caps vs none",
+    "P10": "bench.p10_summary_pressure:time to first token, 20 conversations' summaries pending vs none",
 }
