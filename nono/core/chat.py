@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
+from nono.core.limits import ChatLimits
 from nono.core.lines import UserLines
 from nono.core.linking import Linker
 from nono.core.llm.base import LLM
 from nono.core.memory import Quote
 from nono.core.model_gate import ModelGate
 from nono.core.models import ActivePage, Message, Session
-from nono.core.people import Conversation, Speaker
+from nono.core.people import ConversationLike, Speaker, as_conversation
 from nono.core.personal_data import PersonalData
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
@@ -26,35 +26,13 @@ from nono.core.summaries import Summarizer, SummaryLimits
 from nono.core.text import clean_text
 from nono.core.turn_host import TurnHost, TurnTracker
 from nono.core.turns import TurnListener
-from nono.core.users import validate_user_id
 from nono.core.wording import RESTARTING
-
-#: A conversation as callers may name it: a Conversation, or a person id meaning their private one.
-ConversationLike = Conversation | str
 
 log = logging.getLogger(__name__)
 
 #: After shutdown's grace, how long stopped replies get to reach their reader and be stored before
 #: the tasks reading them are cancelled (a reader stuck on its platform never asks for the end).
 STOP_WAIT = 2.0
-
-
-@dataclass(frozen=True)
-class ChatLimits:
-    """Plain values the core is configured with (built from Settings by the wiring)."""
-
-    max_context_messages: int = 20
-    num_ctx: int = 2048
-    max_message_chars: int = 4000
-    max_reply_chars: int = 16000
-    session_timeout: float = 3600.0
-    max_pending_per_user: int | None = None
-    rate_limit_per_minute: int | None = None
-    #: Rolling summaries of what leaves the window (the wiring turns them on; MEMORY_SUMMARY).
-    memory_summary: bool = False
-    memory_summary_tokens: int = 256
-    memory_facts_tokens: int = 256
-    memory_max_facts: int = 50
 
 
 class ChatService:
@@ -302,10 +280,3 @@ class ChatService:
 
     def _active_since(self) -> float:
         return self._clock() - self.limits.session_timeout
-
-
-def as_conversation(conversation: ConversationLike) -> Conversation:
-    """A Conversation as given, or a person id's private one (validated)."""
-    if isinstance(conversation, Conversation):
-        return conversation
-    return Conversation.private_of(validate_user_id(conversation))

@@ -7,12 +7,12 @@ inline keyboard) but the wording and the behaviour live here once.
 
 from __future__ import annotations
 
-from nono.core.chat import ChatService, ConversationLike, as_conversation
+from nono.core.chat import ChatService
 from nono.core.errors import InvalidInput
 from nono.core.link_commands import NOT_LINKED, LinkCommands, code_word, require_private
 from nono.core.memory_commands import FORGET_ME_CANCELLED, PRIVATE_DATA_ONLY, MemoryCommands
 from nono.core.models import Message
-from nono.core.people import Speaker
+from nono.core.people import ConversationLike, Speaker, as_conversation
 
 HISTORY_PREVIEW_CHARS = 200
 MAX_HISTORY_COUNT = 50

@@ -6,9 +6,9 @@ inline keyboard; the terminal as text) but the behaviour and the words live here
 
 from __future__ import annotations
 
-from nono.core.chat import ChatService, ConversationLike, as_conversation
+from nono.core.chat import ChatService
 from nono.core.errors import InvalidInput
-from nono.core.people import Speaker
+from nono.core.people import ConversationLike, Speaker, as_conversation
 from nono.core.personal_data import CONFIRM_TTL, Erasure
 from nono.core.store.base import Summary
 

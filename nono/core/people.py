@@ -126,3 +126,14 @@ def check_conversation_id(value: object) -> str:
             "(for example discord:1234 or discord:channel:55:person:1234)."
         )
     return value
+
+
+#: A conversation as callers may name it: a Conversation, or a person id meaning their private one.
+ConversationLike = Conversation | str
+
+
+def as_conversation(conversation: ConversationLike) -> Conversation:
+    """A Conversation as given, or a person id's private one (validated)."""
+    if isinstance(conversation, Conversation):
+        return conversation
+    return Conversation.private_of(validate_user_id(conversation))

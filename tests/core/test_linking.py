@@ -8,22 +8,15 @@ from nono.core.chat import ChatService
 from nono.core.errors import InvalidInput, RateLimited
 from nono.core.linking import CODE_TTL, WRONG_PER_PERSON, normalized
 from nono.core.people import Conversation, Speaker
+from tests.support.clock import ManualClock
 
 DISCORD = Speaker.of("discord:1001", "alice")
 TELEGRAM = Speaker.of("telegram:2001", "Alice T")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def linked_chat(store, fake_llm, registry, clock) -> ChatService:
     return ChatService(store, fake_llm, registry, clock=clock)
 
 
-async def say(chat: ChatService, fake_llm, clock: Clock, speaker: Speaker, text: str, answer: str) -> None:
+async def say(chat: ChatService, fake_llm, clock: ManualClock, speaker: Speaker, text: str, answer: str) -> None:
     clock.now += 10
     fake_llm.enqueue(answer)
     await chat.reply(Conversation.private_of(speaker.person), text, speaker=speaker)

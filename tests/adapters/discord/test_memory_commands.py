@@ -21,6 +21,7 @@ from nono.core.people import Conversation
 from nono.core.personal_data import CONFIRM_TTL, Erasure
 from nono.core.personas import PersonaRegistry
 from nono.core.wording import MANAGERS_ONLY
+from tests.support.clock import ManualClock
 from tests.support.discord import button_labels, shown
 
 NO_SUMMARY = "No summary yet: our conversation still fits in what I read each time."
@@ -28,23 +29,16 @@ RESET_DONE = "Done: I've forgotten our conversation, its summary and the facts I
 EXPIRED = "That confirmation has expired or isn't yours. Send /forget_me again."
 
 
-class Clock:
+@pytest.fixture
+def clock() -> ManualClock:
     """The core's clock, moved by the test alone (SimCord's virtual time drives discord.py's timers)."""
-
-    def __init__(self) -> None:
-        self.now = 1_767_225_600.0  # 2026-01-01
-
-    def __call__(self) -> float:
-        return self.now
+    return ManualClock(1_767_225_600.0)  # 2026-01-01
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def chat(sqlite_store, fake_llm: FakeLLM, registry: PersonaRegistry, limits: ChatLimits, clock: Clock) -> ChatService:
+def chat(
+    sqlite_store, fake_llm: FakeLLM, registry: PersonaRegistry, limits: ChatLimits, clock: ManualClock
+) -> ChatService:
     """The ChatService the bot under test uses, on the test's clock (overrides the shared one)."""
     return ChatService(sqlite_store, fake_llm, registry, limits, clock=clock)
 
@@ -242,7 +236,7 @@ async def test_forget_me_confirmed_erases_everything_and_says_how_much(
 
 
 async def test_an_expired_forget_me_confirmation_is_refused(
-    simcord_env, chat: ChatService, fake_llm: FakeLLM, clock: Clock
+    simcord_env, chat: ChatService, fake_llm: FakeLLM, clock: ManualClock
 ):
     bea = simcord_env.create_user("bea")
     await _chatted_and_remembered(bea, fake_llm)

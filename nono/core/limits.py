@@ -1,0 +1,23 @@
+"""ChatLimits: the plain values the core is configured with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    """Plain values the core is configured with (built from Settings by the wiring)."""
+
+    max_context_messages: int = 20
+    num_ctx: int = 2048
+    max_message_chars: int = 4000
+    max_reply_chars: int = 16000
+    session_timeout: float = 3600.0
+    max_pending_per_user: int | None = None
+    rate_limit_per_minute: int | None = None
+    #: Rolling summaries of what leaves the window (the wiring turns them on; MEMORY_SUMMARY).
+    memory_summary: bool = False
+    memory_summary_tokens: int = 256
+    memory_facts_tokens: int = 256
+    memory_max_facts: int = 50
