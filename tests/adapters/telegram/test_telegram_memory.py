@@ -119,7 +119,7 @@ async def test_export_sends_the_persons_own_data_as_a_json_document_in_private_o
 ):
     await talk(chat, fake_llm, PRIVATE, ALICE_SPEAKS, "Hi, I'm Alice")
     await talk(chat, fake_llm, ALICE_IN_GROUP, ALICE_SPEAKS, "Hello group")
-    await talk(chat, fake_llm, Conversation.private_of(BOB_ID), BOB_SPEAKS, "My secret is 4242")
+    await talk(chat, fake_llm, Conversation.private_of(BOB_ID), BOB_SPEAKS, "My secret is swordfish")
     await talk(chat, fake_llm, Conversation(f"telegram:chat:{GROUP}:person:{BOB}"), BOB_SPEAKS, "Bob was here")
     async with telegram_bot():
         await converse(tg, ALICE, ALICE, "/remember I like tea")
@@ -139,7 +139,7 @@ async def test_export_sends_the_persons_own_data_as_a_json_document_in_private_o
     assert said == [("user", "Hi, I'm Alice"), ("assistant", "Noted.")]
     assert [f["text"] for f in private["facts"]] == ["I like tea"]
     assert [m["content"] for m in conversations[ALICE_IN_GROUP.id]["messages"]] == ["Hello group", "Noted."]
-    assert b"4242" not in upload.data and b"Bob" not in upload.data, "nobody else's messages"
+    assert b"swordfish" not in upload.data and b"Bob" not in upload.data, "nobody else's messages"
 
 
 async def test_an_export_too_big_for_telegram_is_compressed_or_refused(
