@@ -132,6 +132,6 @@ def memory_routes() -> list[RouteSpec]:
         R("GET", "/people/{person_id}/export", "export_person", export, "Everything stored about a person, "
           "as a JSON download", ExportOut, errors=(503,), tag="people", description=_EXPORT_DESCRIPTION,
           ok_headers=_DISPOSITION),
-        R("DELETE", "/people/{person_id}/data", "erase_person", erase, "Erase everything stored about a person",
+        R("DELETE", "/people/{person_id}", "erase_person", erase, "Erase everything stored about a person",
           ErasedOut, errors=(503,), tag="people", description=_ERASE_DESCRIPTION),
     ]  # fmt: skip

@@ -207,7 +207,7 @@ async def test_erasing_a_person_removes_their_data_and_keeps_everyone_elses(
 ) -> None:
     await ann_and_bob(api_chat, fake_llm)
     await call(api, "POST", f"/people/{ANN}/link", json={"other": "telegram:5678"})
-    body = await call(api, "DELETE", f"/people/{ANN}/data")
+    body = await call(api, "DELETE", f"/people/{ANN}")
     assert body == {
         "person_id": ANN,
         "erased": {"conversations": 1, "messages": 4, "facts": 2, "summaries": 0, "links": 1},
@@ -222,12 +222,12 @@ async def test_erasing_a_person_removes_their_data_and_keeps_everyone_elses(
     bob = await call(api, "GET", f"/conversations/{BOB}/history")
     assert [m["content"] for m in bob["messages"]] == ["Bob in private", "re: Bob in private"]
 
-    again = await call(api, "DELETE", f"/people/{ANN}/data")
+    again = await call(api, "DELETE", f"/people/{ANN}")
     assert set(again["erased"].values()) == {0}
 
 
 async def test_bad_person_ids_are_422(api: TestClient) -> None:
-    for method, path in (("GET", "/people/discord:channel:55/export"), ("DELETE", "/people/nocolon/data")):
+    for method, path in (("GET", "/people/discord:channel:55/export"), ("DELETE", "/people/nocolon")):
         problem = await call(api, method, path, 422)
         assert problem["code"] == "invalid_user_id", (method, path)
 
@@ -238,7 +238,7 @@ ROUTES = (
     ("DELETE", "/conversations/{c}/facts/{f}"),
     ("GET", "/conversations/{c}/summary"),
     ("GET", "/people/{p}/export"),
-    ("DELETE", "/people/{p}/data"),
+    ("DELETE", "/people/{p}"),
 )
 
 
