@@ -14,8 +14,10 @@ from pydantic import ValidationError
 
 from nono import __version__
 from nono.bot.logging_setup import secret_values, setup_logging
+from nono.bot.redacted_output import redacted_output
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError, PersonaConfigError
+from nono.core.persona_files import PERSONA_MAX_BYTES
 from nono.core.personas import load_personas
 
 log = logging.getLogger(__name__)
@@ -44,12 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(describe_settings_error(exc), file=sys.stderr)
         return 2
-    # In the terminal chat, routine INFO lines would interleave with the conversation.
-    quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ
-    setup_logging("WARNING" if quiet else settings.log_level, secrets=secret_values(settings))
+    secrets = secret_values(settings)
+    # From here on whatever the process prints (error lines, tracebacks, a library's output) is redacted.
+    with redacted_output(secrets):
+        # In the terminal chat, routine INFO lines would interleave with the conversation.
+        quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ
+        setup_logging("WARNING" if quiet else settings.log_level, secrets=secrets)
+        return _dispatch(args, settings)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command; a configuration problem is one line on stderr and exit code 2."""
     try:
         if args.command == "personas":
-            return check_personas(Path(args.directory) if args.directory else settings.personas_dir)
+            directory = Path(args.directory) if args.directory else settings.personas_dir
+            return check_personas(directory, settings.persona_max_bytes)
         return asyncio.run(_run_command(args, settings))
     except ConfigError as exc:
         print(f"nono: configuration error: {exc}", file=sys.stderr)
@@ -70,10 +81,10 @@ async def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def check_personas(directory: Path) -> int:
+def check_personas(directory: Path, max_bytes: int = PERSONA_MAX_BYTES) -> int:
     """Validate persona files; print each problem with file and line."""
     try:
-        personas = load_personas(directory)
+        personas = load_personas(directory, max_bytes)
     except PersonaConfigError as exc:
         for problem in exc.problems:
             print(problem)

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -28,11 +28,20 @@ def secret_values(settings: BaseModel) -> list[str]:
         value = getattr(settings, name)
         if not isinstance(value, SecretStr):
             continue
-        text = value.get_secret_value()
-        if "://" in text:  # REDIS_URL: host and port are useful in logs, the password is the secret
-            text = urlsplit(text).password or ""
-        values.append(text)
+        values.extend(_secret_parts(value.get_secret_value()))
     return [v for v in values if len(v.strip()) >= _MIN_SECRET_CHARS]
+
+
+def _secret_parts(text: str) -> list[str]:
+    """A secret as it may be printed; for a URL (REDIS_URL) only its password, written and decoded."""
+    if "://" not in text:
+        return [text]
+    try:
+        password = urlsplit(text).password or ""
+    except ValueError:  # not a URL after all (an unclosed `[`): the whole value is the secret
+        return [text]
+    # Host and port are useful in logs; the password is the secret, and clients print it decoded.
+    return [password, unquote(password)]
 
 
 class Redactor:
@@ -43,10 +52,12 @@ class Redactor:
         for secret in secrets:
             forms |= {secret, quote(secret, safe=""), quote(secret), json.dumps(secret, ensure_ascii=False)[1:-1]}
         # Longest first, so a secret containing another is replaced whole.
-        self._forms = sorted((f for f in forms if len(f) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+        self.forms: tuple[str, ...] = tuple(
+            sorted((f for f in forms if len(f) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+        )
 
     def __call__(self, text: str) -> str:
-        for form in self._forms:
+        for form in self.forms:
             if form in text:
                 text = text.replace(form, REDACTED)
         return text

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nono.core.errors import PersonaConfigError, UnknownPersona
+from nono.core.persona_files import PERSONA_MAX_BYTES, PersonaFileRefused, persona_files, read_persona_file
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,22 @@ class _Entry:
     field_lines: dict[str, int]
 
 
-def load_personas(directory: str | Path) -> dict[str, Persona]:
-    """Load and validate every `*.yaml`/`*.yml` file in `directory`; raise PersonaConfigError listing all problems."""
+def load_personas(directory: str | Path, max_bytes: int = PERSONA_MAX_BYTES) -> dict[str, Persona]:
+    """Load and validate every `*.yaml`/`*.yml` file in `directory`; raise PersonaConfigError listing all problems.
+
+    Each file must be a regular file inside `directory` of at most `max_bytes` bytes (see persona_files).
+    """
     root = Path(directory)
     if not root.is_dir():
         raise PersonaConfigError([f"{root}: persona directory not found"])
-    files = sorted([*root.glob("*.yaml"), *root.glob("*.yml")])
+    files = persona_files(root)
     if not files:
         raise PersonaConfigError([f"{root}: no persona files (*.yaml) found"])
     personas: dict[str, Persona] = {}
     origin: dict[str, str] = {}
     problems: list[str] = []
     for path in files:
-        for persona, where in _load_file(path, problems):
+        for persona, where in _load_file(path, root, max_bytes, problems):
             if persona.name in personas:
                 problems.append(f"{where}: persona {persona.name!r} is already defined in {origin[persona.name]}")
                 continue
@@ -69,12 +73,11 @@ def load_personas(directory: str | Path) -> dict[str, Persona]:
     return personas
 
 
-def _load_file(path: Path, problems: list[str]) -> Iterable[tuple[Persona, str]]:
+def _load_file(path: Path, root: Path, max_bytes: int, problems: list[str]) -> Iterable[tuple[Persona, str]]:
     try:
-        text = path.read_text(encoding="utf-8")
-        entries = _entries(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot read file: {exc}")
+        entries = _entries(read_persona_file(path, root, max_bytes))
+    except PersonaFileRefused as exc:
+        problems.append(f"{path}: {exc}")
         return []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -134,7 +137,13 @@ def _validate(path: Path, entry: _Entry, problems: list[str]) -> Persona | None:
 class PersonaRegistry:
     """The loaded set of personas; reload swaps in a new set only if every file validates."""
 
-    def __init__(self, personas: dict[str, Persona], default: str, directory: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        personas: dict[str, Persona],
+        default: str,
+        directory: str | Path | None = None,
+        max_bytes: int = PERSONA_MAX_BYTES,
+    ) -> None:
         if not personas:
             raise PersonaConfigError(["no personas loaded"])
         if default not in personas:
@@ -142,10 +151,12 @@ class PersonaRegistry:
         self._personas = dict(personas)
         self.default = default
         self.directory = Path(directory) if directory is not None else None
+        self.max_bytes = max_bytes
 
     @classmethod
-    def from_directory(cls, directory: str | Path, default: str) -> PersonaRegistry:
-        return cls(load_personas(directory), default, directory)
+    def from_directory(cls, directory: str | Path, default: str, max_bytes: int = PERSONA_MAX_BYTES) -> PersonaRegistry:
+        """The personas in `directory` (files of at most `max_bytes` bytes each); reload re-reads it."""
+        return cls(load_personas(directory, max_bytes), default, directory, max_bytes)
 
     def get(self, name: str) -> Persona:
         """The persona called `name`; UnknownPersona (listing the valid names) otherwise."""
@@ -176,7 +187,7 @@ class PersonaRegistry:
         """Re-read the directory. Raise PersonaConfigError and keep the current set when anything is wrong."""
         if self.directory is None:
             raise PersonaConfigError(["these personas were not loaded from a directory"])
-        personas = load_personas(self.directory)
+        personas = load_personas(self.directory, self.max_bytes)
         if self.default not in personas:
             raise PersonaConfigError([f"the default persona {self.default!r} would disappear"])
         self._personas = personas

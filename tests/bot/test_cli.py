@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from nono.bot import runner
 from nono.bot.cli import main
+from nono.bot.logging_setup import REDACTED
+from nono.bot.redacted_output import RedactingWriter
+from nono.core.errors import ConfigError
 
 
 def test_personas_check_accepts_the_shipped_set(capsys, personas_dir):
@@ -38,3 +42,27 @@ def test_local_backend_problem_is_a_configuration_error(monkeypatch, tmp_path, c
 def test_python_dash_m_nono_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "nono", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("nono ")
+
+
+def test_personas_check_applies_persona_max_bytes(monkeypatch, tmp_path, capsys, personas_dir):
+    monkeypatch.setenv("PERSONA_MAX_BYTES", "500")  # the shipped characters.yaml is larger
+    assert main(["personas", "check", str(personas_dir)]) == 1
+    out = capsys.readouterr().out
+    assert f"{personas_dir / 'characters.yaml'}: larger than PERSONA_MAX_BYTES (" in out
+
+
+def test_a_configuration_error_line_is_redacted(monkeypatch, tmp_path, capsys, personas_dir):
+    token = "123456:AA-a-token-the-error-quotes"
+    monkeypatch.setenv("TELEGRAM_TOKEN", token)
+    monkeypatch.setenv("PERSONAS_DIR", str(personas_dir))
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+    async def refused(settings):
+        raise ConfigError(f"Telegram refused TELEGRAM_TOKEN (The token `{token}` was rejected by the server.)")
+
+    monkeypatch.setattr(runner, "run_sidecar", refused)
+    assert main(["sidecar"]) == 2
+    err = capsys.readouterr().err
+    quoted = f"(The token `{REDACTED}` was rejected by the server.)"
+    assert err.endswith(f"nono: configuration error: Telegram refused TELEGRAM_TOKEN {quoted}\n") and token not in err
+    assert not isinstance(sys.stderr, RedactingWriter)  # main() put the streams back

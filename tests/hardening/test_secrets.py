@@ -29,7 +29,8 @@ import yarl
 
 from nono.adapters.telegram.outbox import TYPING_DELAY
 from nono.bot import cli
-from nono.bot.logging_setup import REDACTED, secret_values, setup_logging
+from nono.bot.logging_setup import REDACTED, Redactor, secret_values, setup_logging
+from nono.bot.redacted_output import RedactingWriter
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
 from nono.bot.settings import Settings
@@ -270,3 +271,29 @@ def test_the_cli_configures_logging_with_the_secrets_from_settings(
     logging.getLogger("nono").error("oops %s %s", ADMIN_TOKEN, quote(REDIS_PASSWORD, safe=""))
     err = capsys.readouterr().err
     assert err.count(REDACTED) == 3 and not leaked(err), err
+
+
+def test_printed_text_is_redacted_even_when_a_secret_arrives_in_pieces() -> None:
+    """print() writes its arguments one by one, a traceback line by line: a secret may span writes."""
+    out = io.StringIO()
+    writer = RedactingWriter(out, Redactor(SECRETS))
+    for char in f"token {TELEGRAM_TOKEN} refused\n":
+        writer.write(char)
+    assert out.getvalue() == f"token {REDACTED} refused\n"
+
+    writer.write("Hello")  # text that cannot begin a secret is written at once (the terminal streams replies)
+    assert out.getvalue().endswith("Hello")
+    writer.write(" id 7012")  # could be the start of TELEGRAM_TOKEN: held back until it is known
+    assert out.getvalue().endswith("Hello id ")
+    writer.write("!\n")
+    writer.write("admin-")
+    writer.release()  # at the end, what was held is written
+    assert out.getvalue() == f"token {REDACTED} refused\nHello id 7012!\nadmin-"
+
+
+def test_a_secret_that_begins_another_does_not_uncover_the_longer_one() -> None:
+    out = io.StringIO()
+    writer = RedactingWriter(out, Redactor(["abcd-1234", "abcd-1234-longer-secret"]))
+    writer.write("x abcd-1234")
+    writer.write("-longer-secret y\n")
+    assert out.getvalue() == f"x {REDACTED} y\n"
