@@ -61,5 +61,6 @@ def http_options(settings: Settings) -> HttpOptions:
         admin_token=settings.admin_token,
         metrics_public=settings.metrics_public,
         shutdown_grace=settings.shutdown_grace,
+        read_timeout=settings.sidecar_read_timeout,
         telegram_webhook_secret=settings.telegram_webhook_secret,
     )

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from nono.adapters.http.auth import auth_middleware, check_exposure
 from nono.adapters.http.errors import error_middleware
-from nono.adapters.http.metrics import SidecarMetrics
+from nono.adapters.http.metrics import SidecarMetrics, counting_middleware
 from nono.adapters.http.models import MAX_BODY_BYTES
 from nono.adapters.http.openapi import build_openapi
 from nono.adapters.http.options import HttpOptions
@@ -54,11 +54,11 @@ def create_sidecar_app(
     `parts` are the other running adapters (/ready asks each); `telegram_feed` takes the updates
     posted to /telegram/webhook while the Telegram adapter runs in webhook mode.
     """
-    check_exposure(options)
+    check_exposure(options, webhook=telegram_feed is not None)
     metrics = SidecarMetrics(chat, chat.llm)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware(metrics.count_internal_error), auth_middleware],
+        middlewares=[counting_middleware(metrics), error_middleware(metrics.count_internal_error), auth_middleware],
     )
     routes = route_table(options.metrics_public)
     app[CHAT] = chat
@@ -103,7 +103,12 @@ async def running(
 ) -> AsyncIterator[HttpPart]:
     """Serve the sidecar until the block exits."""
     app = create_sidecar_app(chat, options, parts=parts, telegram_feed=telegram_feed)
-    runner = web.AppRunner(app, shutdown_timeout=options.shutdown_grace)
+    # aiohttp closes a connection that has not sent a whole request within keepalive_timeout, counted from
+    # the connection's start or the previous answer: the header deadline (the body's is in read_json).
+    # A caller who hangs up does not cancel its turn (handler_cancellation): it ends and is stored as usual.
+    runner = web.AppRunner(
+        app, shutdown_timeout=options.shutdown_grace, keepalive_timeout=options.read_timeout, handler_cancellation=False
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, options.host, options.port)

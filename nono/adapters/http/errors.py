@@ -24,19 +24,42 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Upgrade")
 
 
+#: What a request the client abandoned is counted as (nginx's "client closed request"); it is never sent.
+CLIENT_CLOSED = 499
+
+
 class HttpProblem(Exception):
-    """An HTTP error the sidecar itself decides on (auth, body parsing, validation)."""
+    """An HTTP error the sidecar itself decides on (auth, body parsing, validation).
+
+    `close` ends the connection after the answer (a request whose body never arrived in full leaves
+    the connection in an unknown state).
+    """
 
     def __init__(
-        self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+        **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         self.headers = headers or {}
+        self.close = close
         self.extra = extra
 
     def response(self) -> web.Response:
-        return problem_response(self.status, self.code, self.detail, headers=self.headers, **self.extra)
+        response = problem_response(self.status, self.code, self.detail, headers=self.headers, **self.extra)
+        if self.close:
+            response.force_close()
+        return response
+
+
+class ClientClosed(Exception):
+    """The client hung up before its request was read in full: nothing to answer, and not our error."""
 
 
 def problem_response(
@@ -96,6 +119,10 @@ def error_middleware(on_internal_error: Callable[[], None]) -> Callable[..., Awa
             return await handler(request)
         except HttpProblem as exc:
             return exc.response()
+        except ClientClosed:
+            # Routine on any public server (a phone losing signal mid-upload); the metric counts them.
+            log.debug("sidecar_client_closed", extra={"method": request.method, "path": request.path})
+            return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
         except UserFacingError as exc:
             return user_facing_response(exc)
         except web.HTTPException as exc:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from nono.adapters.http.errors import CLIENT_CLOSED, Handler
 from nono.core.chat import ChatService
 from nono.core.errors import StoreUnavailable
 from nono.core.llm.base import LLM
@@ -49,6 +52,10 @@ class SidecarMetrics:
             "nono_errors", "Errors by kind: a failed turn's error code, or internal (a sidecar bug)",
             ["kind"], registry=registry,
         )  # fmt: skip
+        self.requests = Counter(
+            "nono_http_requests", "Sidecar requests answered, by status; client_closed: the client hung up "
+            "before its request was read (not an error of ours)", ["status"], registry=registry,
+        )  # fmt: skip
         self.active_sessions = Gauge(
             "nono_active_sessions", "Sessions active within SESSION_TIMEOUT (read at scrape time)", registry=registry
         )
@@ -86,6 +93,10 @@ class SidecarMetrics:
     def count_internal_error(self) -> None:
         self.errors.labels("internal").inc()
 
+    def count_request(self, status: int) -> None:
+        """Count one answered (or abandoned) request."""
+        self.requests.labels("client_closed" if status == CLIENT_CLOSED else str(status)).inc()
+
     async def render(self) -> bytes:
         """Refresh the gauges that need the store, then the Prometheus text exposition."""
         try:
@@ -98,3 +109,19 @@ class SidecarMetrics:
             self.active_sessions.set(active)
             self.store_up.set(1)
         return generate_latest(self.registry)
+
+
+def counting_middleware(metrics: SidecarMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Count every request by the status it was answered with (outside the error middleware: final statuses)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # redirects: the error middleware turns every error into a response
+            metrics.count_request(exc.status)
+            raise
+        metrics.count_request(response.status)
+        return response
+
+    return middleware

@@ -20,9 +20,11 @@ REF = "#/components/schemas/{model}"
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing or wrong admin token (`Authorization: Bearer <ADMIN_TOKEN>`)",
-    403: "Refused: no ADMIN_TOKEN and the request is not addressed to localhost, or a wrong Telegram secret",
+    403: "Refused: no ADMIN_TOKEN and the request is not a direct local one (Host, Origin, proxy headers), "
+    "or a wrong Telegram secret",
     404: "Unknown persona, no such conversation (history, facts, summary), the people are not linked (unlink), "
     "no such fact, or not found",
+    408: "The body did not arrive within SIDECAR_READ_TIMEOUT seconds; the connection is closed",
     409: "The conversation already remembers as many facts as it may (MEMORY_MAX_FACTS); nothing was stored",
     413: "The body is larger than 64 KiB",
     415: "The body is not declared as application/json",
@@ -206,7 +208,7 @@ def _error_responses(route: RouteSpec) -> dict[str, Any]:
     if not route.public:
         statuses |= {401, 403}
     if route.body is not None:
-        statuses |= {400, 413, 415, 422}
+        statuses |= {400, 408, 413, 415, 422}
     if route.query is not None or PATH_PARAMETER.search(route.path):
         statuses.add(422)
     problem = {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}}

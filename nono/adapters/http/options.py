@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """Where to listen, who may call the admin API, how long a shutdown waits."""
+    """Where to listen, who may call the admin API, how long slow clients and a shutdown are given."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -20,6 +20,9 @@ class HttpOptions:
     metrics_public: bool = False
     #: Seconds the server gives open requests when it stops (SHUTDOWN_GRACE).
     shutdown_grace: float = 10.0
+    #: Seconds a client has for a request's headers (from connecting, or from the previous answer on a
+    #: kept-alive connection, so also the idle keep-alive time) and, again, for its body (SIDECAR_READ_TIMEOUT).
+    read_timeout: float = 75.0
     #: What Telegram sends in its secret header to /telegram/webhook (TELEGRAM_WEBHOOK_SECRET).
     telegram_webhook_secret: SecretStr | None = None
 

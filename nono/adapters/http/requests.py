@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import weakref
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from nono.adapters.http.errors import HttpProblem, invalid_request
+from nono.adapters.http.errors import ClientClosed, HttpProblem, invalid_request
 from nono.adapters.http.metrics import SidecarMetrics
 from nono.adapters.http.models import MAX_CHARS
 from nono.adapters.http.options import HttpOptions
@@ -54,10 +55,21 @@ def validation_context(request: web.Request) -> dict[str, Any]:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The body as JSON: 415 unless declared JSON, 413 over 64 KiB, 400 when malformed."""
+    """The body as JSON: 415 unless declared JSON, 413 over 64 KiB, 408 when too slow, 400 when malformed.
+
+    ClientClosed when the client hangs up before the whole body has arrived.
+    """
     if request.content_type != "application/json":
         raise HttpProblem(415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json.")
-    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    seconds = request.app[OPTIONS].read_timeout
+    try:
+        async with asyncio.timeout(seconds):  # a trickling body would otherwise hold its handler forever
+            raw = await request.read()  # aiohttp raises 413 past client_max_size
+    except ConnectionError:  # aiohttp fails the body with ConnectionResetError when the connection is lost
+        raise ClientClosed from None
+    except TimeoutError:
+        detail = f"The request body did not arrive within {seconds:g} seconds."
+        raise HttpProblem(408, "request_timeout", detail, close=True) from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,3 +77,18 @@ async def scrape(client: TestClient) -> str:
     response = await client.get("/metrics", headers=AUTH)
     assert response.status == 200
     return await response.text()
+
+
+async def raw_connection(host: str, port: int, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain TCP connection that has sent `data`: for what aiohttp's client never sends (no Host, half a body)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(data)
+    await writer.drain()
+    return reader, writer
+
+
+async def status_line(reader: asyncio.StreamReader, timeout: float = 10) -> int:
+    """The status code of the response on a raw connection."""
+    line = await asyncio.wait_for(reader.readline(), timeout)
+    assert line.startswith(b"HTTP/1."), line
+    return int(line.split()[1])

@@ -82,7 +82,21 @@ async def test_an_internal_error_is_counted(client_with: Callable[..., Any]) -> 
     secret = {"X-Telegram-Bot-Api-Secret-Token": "s"}
     response = await client.post("/telegram/webhook", json={"update_id": 1}, headers=secret)
     assert response.status == 500
-    assert metric_value(await scrape(client), "nono_errors_total", kind="internal") == 1
+    text = await scrape(client)
+    assert metric_value(text, "nono_errors_total", kind="internal") == 1
+    assert metric_value(text, "nono_http_requests_total", status="500") == 1
+
+
+async def test_requests_are_counted_by_the_status_they_were_answered_with(client: TestClient) -> None:
+    await client.get("/health")
+    await client.get("/health")
+    await client.get("/personas")  # no token
+    await client.get("/no/such/route", headers=AUTH)
+    await client.post("/chat", headers=AUTH, data="{")  # not declared JSON
+    text = await scrape(client)  # counted once answered: this scrape is not in its own numbers
+    counted = {status: metric_value(text, "nono_http_requests_total", status=status) for status in
+               ("200", "401", "404", "415", "500", "client_closed")}  # fmt: skip
+    assert counted == {"200": 2, "401": 1, "404": 1, "415": 1, "500": 0, "client_closed": 0}
 
 
 @pytest.mark.parametrize("settings_values", [{"metrics_public": True}])

@@ -17,6 +17,7 @@ from tests.support.telegram import ALICE, BOB
 WEBHOOK = {
     "telegram_webhook_url": "https://bot.example.org/telegram/webhook",
     "telegram_webhook_secret": "s3cret-Token_42",
+    "admin_token": "webhook-mode-admin-token",  # webhook mode requires one
 }
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
