@@ -6,7 +6,9 @@ Bot API's own errors — 404 for an unknown method, 400 "Bad Request: ..." for a
 parameter, unparsable HTML, a text over 4096 UTF-16 units, an edit that changes nothing,
 401 for a wrong token, 413 for an upload over 50 MB. Files arrive as multipart/form-data
 (tests/fakes/telegram_files.py). Tests drive it as the people in the chats (`say`, `press`) and
-read what they would see (`shown`, `calls`). Faults are scripted with `inject`.
+read what they would see (`shown`, `calls`). Faults are scripted with `inject`; `flood` is a
+429 that, as Telegram does, keeps refusing what the bot posts in that chat until the wait is
+over. `clock` (time.monotonic unless a test gives its own) stamps calls and times those waits.
 
 It fails loudly: an unknown method, or a request the fake cannot handle, is recorded in
 `unexpected`; `running_telegram` raises AssertionError at exit if any remain.
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +42,8 @@ TOKEN = "123456789:AAFakeTokenForTheLoopbackBotApi_0123"
 #: What a multipart request may carry besides its file (fields, part headers) before the server stops reading.
 FORM_ROOM = 1024 * 1024
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Nono", "username": "nono_test_bot"}
+#: The methods that post into a chat: Telegram's flood wait for a chat holds them all.
+POSTING = frozenset({"sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage", "sendDocument"})
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Call:
 
     method: str
     params: dict[str, Any]
-    at: float  # time.monotonic() when it arrived
+    at: float  # the fake's clock when it arrived
     status: int = 200
     description: str | None = None
     result: Any = None
@@ -65,6 +70,7 @@ class Fault:
     retry_after: int | None = None
     times: int = 1
     when: Callable[[dict[str, Any]], bool] | None = None
+    holds_chat: bool = False  # a flood wait: the chat stays closed to posting for retry_after seconds
 
 
 class FakeTelegram(FileMethods):
@@ -81,6 +87,8 @@ class FakeTelegram(FileMethods):
         self.unexpected: list[str] = []
         self.refuse_drafts = False
         self.faults: list[Fault] = []
+        self.clock: Callable[[], float] = time.monotonic
+        self._flooded: dict[str, float] = {}  # chat id -> when its flood wait ends
         self.updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
@@ -162,6 +170,12 @@ class FakeTelegram(FileMethods):
         """Answer the next `times` calls of `method` (matching `when`) with this error instead."""
         self.faults.append(Fault(method, status, description, retry_after, times, when))
 
+    def flood(self, method: str, retry_after: int, *, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Answer the next call of `method` (matching `when`) with 429 "retry after", and until that wait is over,
+        every call that posts in its chat too (Telegram's flood wait), with the seconds left."""
+        description = f"Too Many Requests: retry after {retry_after}"
+        self.faults.append(Fault(method, 429, description, retry_after, 1, when, holds_chat=True))
+
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
         """Wait until `predicate()` is truthy (re-checked after every call and update); fail loudly otherwise."""
         deadline = time.monotonic() + timeout
@@ -191,7 +205,7 @@ class FakeTelegram(FileMethods):
         if handler is None:
             self.unexpected.append(f"unknown Bot API method {method}")
             return _error(404, "Not Found: method not found")
-        call = Call(method, {}, time.monotonic())
+        call = Call(method, {}, self.clock())
         self.calls.append(call)
         try:
             call.params = params = await _params(request)
@@ -208,10 +222,16 @@ class FakeTelegram(FileMethods):
         return web.json_response({"ok": True, "result": call.result})
 
     def _fault(self, method: str, params: dict[str, Any]) -> None:
+        chat = str(params.get("chat_id"))
+        if method in POSTING and (left := self._flooded.get(chat, 0.0) - self.clock()) > 0:
+            seconds = math.ceil(left)
+            raise ApiError(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
         for fault in self.faults:
             if fault.method == method and fault.times > 0 and (fault.when is None or fault.when(params)):
                 fault.times -= 1
                 extra = {"retry_after": fault.retry_after} if fault.retry_after is not None else None
+                if fault.holds_chat and fault.retry_after:
+                    self._flooded[chat] = self.clock() + fault.retry_after
                 raise ApiError(fault.status, fault.description, extra)
 
     def _notify(self) -> None:

@@ -6,11 +6,16 @@ same treatment: a 429 with `retry_after` on `sendMessage` (the final message aft
 the first message of a reply grown by edits) and on `sendMessageDraft`, and a 400 "can't parse
 entities" on `editMessageText` and on `sendMessageDraft`. Private chats throughout: their
 one-second pacing keeps the waits short. Each time the person sees the whole reply, once.
+One slow test waits out a five-second flood wait for real, longer than any pacing interval,
+through the running adapter (tests/adapters/telegram/test_telegram_flood.py covers each method
+with a clock that only waits move).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +24,8 @@ from nono.core.llm.fake import FakeLLM
 from tests.fakes.telegram_server import Call, FakeTelegram
 from tests.hardening.fault_fixtures import (
     ALICE,
+    BOB,
+    Nono,
     nono_settings,
     nono_with_telegram,
     telegram_values,
@@ -31,6 +38,8 @@ MARKDOWN_REPLY = "".join(MARKDOWN)
 ENTITY_ERROR = 'Bad Request: can\'t parse entities: Unsupported start tag "b" at byte offset 8'
 #: Loopback jitter between the bot's pacer clock and the server's arrival stamps.
 JITTER = 0.05
+#: Longer than any pacing interval: only waiting out retry_after keeps the bot quiet this long.
+LONG_WAIT = 5
 
 
 def flood(tg: FakeTelegram, method: str) -> None:
@@ -59,7 +68,16 @@ async def run_turn(tmp_path: Path, tg: FakeTelegram, fake_llm: FakeLLM, chat_id:
     async with nono_with_telegram(settings, llm=fake_llm) as nono:
         tg.say(tg.users[ALICE], tg.chats[chat_id], text)
         await tg.wait_for(lambda: expected in tg.shown(chat_id))
-        return await nono.stored(f"telegram:{ALICE}")
+        return await stored_turn(nono)
+
+
+async def stored_turn(nono: Nono) -> list[tuple[str, str]]:
+    """Alice's stored history once it holds the turn: a turn is stored after Telegram accepted its final text,
+    so it may land just after the person sees it."""
+    deadline = time.monotonic() + 10
+    while not (stored := await nono.stored(f"telegram:{ALICE}")) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return stored
 
 
 @pytest.mark.parametrize("drafts", [True, False], ids=["final-message-after-drafts", "first-message-of-edits"])
@@ -125,3 +143,28 @@ async def test_formatting_refused_in_a_draft_is_resent_as_plain_text(
     assert drafts[refused + 1 :] and all("parse_mode" not in c.params and c.ok for c in drafts[refused + 1 :])
     assert not tg.calls_to("editMessageText", ALICE), "a formatting refusal is not a refusal of drafts"
     assert stored == [("user", "format it"), ("assistant", MARKDOWN_REPLY)]
+
+
+@pytest.mark.slow
+async def test_a_five_second_flood_wait_delays_a_streamed_reply_and_a_command_answer_but_loses_nothing(
+    tmp_path: Path, tg: FakeTelegram, fake_llm: FakeLLM
+) -> None:
+    """Alice's first draft and Bob's /help answer are refused for five seconds, side by side, for real."""
+    tg.flood("sendMessageDraft", LONG_WAIT, when=lambda params: params.get("chat_id") == ALICE)
+    tg.flood("sendMessage", LONG_WAIT, when=lambda params: params.get("chat_id") == BOB)
+    fake_llm.enqueue(WORDS, delay=0.2)  # still being written when its first draft is refused
+    settings = nono_settings(tmp_path, **telegram_values(tg))
+    async with nono_with_telegram(settings, llm=fake_llm) as nono:
+        tg.say(tg.users[ALICE], tg.chats[ALICE], "go")
+        tg.say(tg.users[BOB], tg.chats[BOB], "/help")
+        await tg.wait_for(lambda: REPLY in tg.shown(ALICE) and tg.shown(BOB))
+        stored = await stored_turn(nono)
+
+    assert tg.shown(ALICE) == [REPLY]
+    assert stored == [("user", "go"), ("assistant", REPLY)]
+    answer = refused_call(tg, "sendMessage", 429)
+    assert tg.shown(BOB) == [answer.params["text"]], "the command answer arrived whole, once"
+    draft = refused_call(tg, "sendMessageDraft", 429)
+    for refused, chat_id in ((draft, ALICE), (answer, BOB)):
+        later = calls_after(tg, refused, chat_id)
+        assert later and all(c.at >= refused.at + LONG_WAIT - JITTER for c in later), "nothing before retry_after"
