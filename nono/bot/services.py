@@ -41,6 +41,7 @@ def chat_limits(settings: Settings) -> ChatLimits:
         memory_summary_tokens=settings.memory_summary_tokens,
         memory_facts_tokens=settings.memory_facts_tokens,
         memory_max_facts=settings.memory_max_facts,
+        turn_lease=settings.turn_lease,
     )
 
 
@@ -58,7 +59,10 @@ def _sqlite_store(settings: Settings) -> Store:
 def _redis_store(settings: Settings) -> Store:
     from nono.core.store.redis_store import RedisStore
 
-    return RedisStore.from_url(settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl)
+    try:
+        return RedisStore.from_url(settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl)
+    except ValueError as exc:  # redis-py's URL parsing: a bad scheme, port or database number
+        raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
 
 
 def _local_llm(settings: Settings) -> LLM:
@@ -105,7 +109,9 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
 
     `llm` replaces the configured backend (tests pass a FakeLLM).
     """
-    personas = PersonaRegistry.from_directory(settings.personas_dir, settings.default_persona)
+    personas = PersonaRegistry.from_directory(
+        settings.personas_dir, settings.default_persona, max_bytes=settings.persona_max_bytes
+    )
     for warning in settings.warnings():
         log.warning("settings_changed_meaning", extra={"warning": warning})
     async with AsyncExitStack() as stack:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nono.core.persona_files import PERSONA_MAX_BYTES
+
 IdList = Annotated[list[int], NoDecode]
 
 
@@ -47,12 +49,14 @@ class Settings(BaseSettings):
     # conversation
     personas_dir: Path = Path("personas")
     default_persona: str = Field(default="assistant", pattern=r"^[a-z0-9_-]{1,32}$")
+    persona_max_bytes: int = Field(default=PERSONA_MAX_BYTES, ge=1)
     max_context_messages: int = Field(default=20, ge=1, le=1000)
     max_message_chars: int = Field(default=4000, ge=1, le=100_000)
     max_reply_chars: int = Field(default=16000, ge=100, le=1_000_000)
     rate_limit_per_minute: int = Field(default=20, ge=0)
     max_pending_per_user: int = Field(default=5, ge=0)
     stream_edit_interval: float = Field(default=1.0, ge=0.2, le=60)
+    turn_lease: float = Field(default=30, ge=1, le=3600)
 
     # long-term memory
     memory_summary: bool = True  # on|off
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     metrics_public: bool = False
     shutdown_grace: float = Field(default=10, ge=0)
+    sidecar_read_timeout: float = Field(default=75, gt=0, le=3600)
 
     # discord
     discord_token: SecretStr | None = None
@@ -111,6 +116,13 @@ class Settings(BaseSettings):
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_needs_admin_token(self) -> Settings:
+        # Telegram reaches the sidecar through a public reverse proxy, which would serve the admin API too.
+        if self.telegram_webhook_url and not (self.admin_token and self.admin_token.get_secret_value().strip()):
+            raise ValueError("ADMIN_TOKEN is required when TELEGRAM_WEBHOOK_URL is set")
         return self
 
     def warnings(self) -> list[str]:

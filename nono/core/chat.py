@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from nono.core.deliveries import Deliveries
 from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
 from nono.core.limits import ChatLimits
 from nono.core.lines import UserLines
@@ -20,12 +21,12 @@ from nono.core.personal_data import PersonalData
 from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
 from nono.core.remembering import FactLimits, Facts, require_manager
-from nono.core.reply import Reply, Turn
+from nono.core.reply import Reply
 from nono.core.store.base import Store
 from nono.core.summaries import Summarizer, SummaryLimits
 from nono.core.text import clean_text
 from nono.core.turn_host import TurnHost, TurnTracker
-from nono.core.turns import TurnListener
+from nono.core.turns import Turn, TurnListener
 from nono.core.wording import RESTARTING
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class ChatService:
         if limits.memory_summary:
             summary_limits = SummaryLimits(limits.max_context_messages, limits.num_ctx, limits.memory_summary_tokens)
             summaries = Summarizer(store, llm, gate, personas, summary_limits, clock)
+        self._deliveries = Deliveries(store, clock, lambda: personas.default, lease=limits.turn_lease)
         # One host for every turn: replies reach the service's parts only through it.
-        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker, gate, summaries)
+        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker, gate, summaries, self._deliveries)
         self._lines = UserLines()
         per_minute = limits.rate_limit_per_minute
         self._rate = RateLimiter(per_minute) if per_minute else None
@@ -106,6 +108,11 @@ class ChatService:
         return self._host.summaries
 
     @property
+    def deliveries(self) -> Deliveries:
+        """Replies in flight on the platforms, and resolving those a crash interrupted."""
+        return self._deliveries
+
+    @property
     def closing(self) -> bool:
         """True once shutdown has begun: new turns are refused."""
         return self._tracker.closing
@@ -120,9 +127,11 @@ class ChatService:
         speaker: Speaker | None = None,
         quotes: Sequence[Quote] = (),
         metadata: dict[str, Any] | None = None,
+        place: Mapping[str, Any] | None = None,
     ) -> Reply:
         """Start a turn: `speaker` says `text` in `conversation`; the reply as an async iterator of text chunks.
 
+        `place` (where an adapter shows the reply) makes it a delivered reply: see `Reply`.
         A plain id names that person's private conversation (and them as the speaker). `quotes`
         (the replied-to message and its chain, nearest first) reach the prompt but are not stored.
         The conversation's place in line is taken now, before any await, so its turns are answered
@@ -143,7 +152,7 @@ class ChatService:
                 self._rate.check(speaker.person, self._clock())
         except UserFacingError as exc:
             return Reply.refused(self._host, exc, speaker)
-        turn = Turn(conversation, speaker, text, tuple(quotes), dict(metadata or {}))
+        turn = Turn(conversation, speaker, text, tuple(quotes), dict(metadata or {}), place)
         return Reply(self._host, turn, self._lines.enter(conversation.id, speaker.person))
 
     async def reply(
@@ -158,9 +167,10 @@ class ChatService:
         return reply
 
     async def aclose(self) -> None:
-        """Stop background work (summaries); idempotent. Turns are ended by `shutdown`."""
+        """Stop background work (summaries, the lease heartbeat); idempotent. Turns are ended by `shutdown`."""
         if self.summaries is not None:
             await self.summaries.aclose()
+        await self._deliveries.aclose()
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for `grace` seconds, then stop them.

@@ -21,3 +21,5 @@ class ChatLimits:
     memory_summary_tokens: int = 256
     memory_facts_tokens: int = 256
     memory_max_facts: int = 50
+    #: How long this process's claim on its replies in flight lasts unrenewed (TURN_LEASE), in seconds.
+    turn_lease: float = 30.0

@@ -7,17 +7,18 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
+from nono.core.flight import Flight
 from nono.core.llm.base import GenerationOptions, close_stream
-from nono.core.memory import NewMessage, Quote, Recall, build_prompt
+from nono.core.memory import NewMessage, Recall, build_prompt
 from nono.core.models import Message
 from nono.core.people import Conversation, Speaker
 from nono.core.personas import Persona
+from nono.core.store.inflight import Progress
 from nono.core.turn_host import TurnHost
-from nono.core.turns import TurnRecord
+from nono.core.turns import Turn, TurnRecord
 from nono.core.users import platform_of
 from nono.core.wording import RESTARTING
 
@@ -30,17 +31,6 @@ log = logging.getLogger(__name__)
 _NOBODY = Speaker("?:?", "?")
 
 
-@dataclass(frozen=True)
-class Turn:
-    """What a person said where: the input of one reply."""
-
-    conversation: Conversation
-    speaker: Speaker
-    text: str
-    quotes: tuple[Quote, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
 class Reply:
     """One turn in progress: iterate it for chunks; afterwards `.text` holds the whole reply.
 
@@ -48,6 +38,11 @@ class Reply:
     marked incomplete. `stop()` (shutdown) ends it at once but normally: the reader gets
     the end of the stream, with `incomplete` set. Use `async with` (or `await aclose()`) so
     an abandoned reply gives its place in line back.
+
+    A reply with a `place` is delivered: the adapter calls `shown()` for each new platform
+    message and `delivered()` once the platform accepted the final text; until then the turn
+    is not stored (closing it without `delivered()` stores it incomplete) and the person's next
+    turn waits, so it reads this one.
     """
 
     def __init__(self, host: TurnHost, turn: Turn, ticket: Ticket | None, error: UserFacingError | None = None) -> None:
@@ -65,6 +60,8 @@ class Reply:
         self._stopping = False
         self._waiting: asyncio.Task[Any] | None = None  # the reader's task, while it waits for a chunk
         self._interrupted = False
+        self._flight = Flight(host.deliveries, turn.place)
+        self._undelivered: float | None = None  # generated, stored once delivery ends: when it was received
 
     @classmethod
     def refused(cls, host: TurnHost, error: UserFacingError, speaker: Speaker | None = None) -> Reply:
@@ -98,11 +95,37 @@ class Reply:
         return await self._gen.__anext__()
 
     async def aclose(self) -> None:
-        """Stop the turn; a partial reply is stored marked incomplete."""
+        """Stop the turn; a partial reply is stored marked incomplete (so is one never `delivered()`)."""
         if self._gen is not None:
             await self._gen.aclose()
         elif self._ticket is not None:
             self._ticket.leave()
+        if self._undelivered is not None:
+            log.warning("turn_undelivered", extra={"conversation_id": self.conversation_id})
+            await self._settle(delivered=False)
+
+    def progress(self) -> Progress:
+        """What the platform shows of this reply so far (for the record in flight)."""
+        return Progress(tuple(self._flight.message_ids), self.text)
+
+    async def shown(self, message_id: object) -> None:
+        """The adapter created a platform message for this reply: record its id (one store write)."""
+        await self._flight.shown(message_id, self.progress)
+
+    async def delivered(self) -> None:
+        """The platform accepted the final text: store the turn (complete unless cut short) and settle it."""
+        if self._undelivered is not None:
+            await self._settle(delivered=True)
+
+    async def _settle(self, *, delivered: bool) -> None:
+        received_at, self._undelivered = self._undelivered, None
+        assert received_at is not None
+        self.incomplete = self.incomplete or not delivered
+        try:
+            await self._save(received_at)
+        finally:
+            if self._ticket is not None:
+                self._ticket.leave()
 
     def stop(self) -> None:
         """End the reply at its next chunk, or now if it is waiting for one; what was said is kept, marked."""
@@ -141,8 +164,8 @@ class Reply:
             record.outcome, record.error = "error", exc.code
             raise
         finally:
-            if self._ticket is not None:
-                self._ticket.leave()
+            if self._ticket is not None and self._undelivered is None:
+                self._ticket.leave()  # a reply still being delivered leaves once it is stored
             record.finished = time.monotonic()
             record.chars = len(self.text)
             self._host.tracker.notify(record)
@@ -151,7 +174,11 @@ class Reply:
         host, turn = self._host, self.turn
         received_at = host.clock()
         limits = host.limits
-        context = await host.store.load_context(turn.conversation.id, limits.max_context_messages)
+        flight = self._flight
+        question = self._question(received_at)
+        context = await flight.load(
+            host.store, turn.conversation.id, limits.max_context_messages, question, self.progress
+        )
         self.conversation_id = context.conversation_id
         self.persona = persona = host.personas.resolve(context.session.persona if context.session else None)
         record.persona = persona.name
@@ -196,7 +223,12 @@ class Reply:
                 # A failed generation stores nothing; a stopped one stores its part, marked incomplete.
                 if finished or (stopped and self.parts):
                     self.incomplete = self.incomplete or not finished
-                    await self._save(received_at)
+                    if flight.recorded:
+                        self._undelivered = received_at  # stored when the adapter says how delivery ended
+                    else:
+                        await self._save(received_at)
+                else:
+                    await flight.give_up(host.store)
 
     async def _next(self, stream: AsyncIterator[str]) -> str | None:
         """The next chunk; None at the end of the stream, or when `stop()` ends the reply.
@@ -242,29 +274,22 @@ class Reply:
         self._length += len(chunk)
         return chunk
 
+    def _question(self, received_at: float) -> Message:
+        turn = self.turn
+        return Message("user", turn.text, received_at, turn.metadata, None, turn.speaker.person, turn.speaker.name)
+
     async def _save(self, received_at: float) -> None:
-        """Store the user's message and the reply together; shielded so a cancel cannot half-write it."""
+        """Store the user's message and the reply together."""
         host, persona = self._host, self.persona
         assert persona is not None  # set before the first chunk
         now = host.clock()
         meta = {"incomplete": True} if self.incomplete else {}
-        turn = self.turn
-        messages = [
-            Message("user", turn.text, received_at, turn.metadata, None, turn.speaker.person, turn.speaker.name),
-            Message("assistant", self.text, now, {"persona": persona.name, **meta}),
-        ]
-        write = asyncio.ensure_future(host.store.append_turn(self.conversation_id, persona.name, messages, now))
-        try:
-            session = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            await write  # finish the write, then let the cancel proceed
-            raise
+        answer = Message("assistant", self.text, now, {"persona": persona.name, **meta})
+        messages = [self._question(received_at), answer]
+        session = await self._flight.store_turn(host.store, self.conversation_id, persona.name, messages, now)
+        if session is None:  # another process resolved this reply while this one stalled
+            return
         if host.summaries is not None and session.message_count > host.limits.max_context_messages:
             host.summaries.schedule(self.conversation_id)  # messages left the window: condense them, later
-        log.info(
-            "turn_stored",
-            extra={
-                "conversation_id": self.conversation_id, "user_id": self.user_id, "persona": persona.name,
-                "incomplete": self.incomplete,
-            },
-        )  # fmt: skip
+        about = {"conversation_id": self.conversation_id, "user_id": self.user_id, "persona": persona.name}
+        log.info("turn_stored", extra={**about, "incomplete": self.incomplete})

@@ -1,4 +1,4 @@
-"""What a turn needs from its service: store, model, personas, limits, clock, tracker, gate, summaries."""
+"""What a turn needs from its service: store, model, personas, limits, clock, tracker, gate, summaries, deliveries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nono.core.deliveries import Deliveries
 from nono.core.llm.base import LLM
 from nono.core.model_gate import ModelGate
 from nono.core.personas import PersonaRegistry
@@ -128,3 +129,5 @@ class TurnHost:
     gate: ModelGate
     #: Rolling summaries (None when MEMORY_SUMMARY=off): scheduled after each stored turn.
     summaries: Summarizer | None
+    #: Replies in flight (recorded for turns with a `place`); None records nothing.
+    deliveries: Deliveries | None = None

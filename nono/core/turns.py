@@ -1,10 +1,27 @@
-"""What happened in a turn, handed to listeners (metrics, logs) after it ends."""
+"""A turn: what a person said where (its input), and what happened (handed to listeners after it ends)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeAlias
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from nono.core.memory import Quote
+from nono.core.people import Conversation, Speaker
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a person said where: the input of one reply."""
+
+    conversation: Conversation
+    speaker: Speaker
+    text: str
+    quotes: tuple[Quote, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where an adapter shows the reply (its own note: chat, thread, the message answered). When set,
+    #: the reply is recorded in flight, and stored only once the adapter says how delivery ended.
+    place: Mapping[str, Any] | None = None
 
 
 @dataclass

@@ -21,6 +21,10 @@ TOO_SLOW = "The model took too long to answer. Please try again in a minute."
 STORE_UNAVAILABLE = "My memory is temporarily unavailable. Please try again in a minute."
 #: A turn that cannot run because Nono is shutting down.
 RESTARTING = "I'm restarting right now. Please send that again in a minute."
+#: Before the part of a reply a restart (a crash) interrupted.
+RESTARTED_PARTIAL = "I was restarted while answering; here is what I had:"
+#: In place of a reply a restart interrupted before it said anything.
+RESTARTED_NOTHING = "I was restarted while answering, before I had written anything. Please ask again."
 #: Too many replies are queued.
 BUSY = "I'm busy with other messages right now. Please try again shortly."
 #: Someone without a manager's rights tries to change a conversation everyone in a place shares.

@@ -77,7 +77,8 @@ class Nono:
         return response.status, (await response.json())["checks"]
 
     async def stored(self, user_id: str) -> list[tuple[str, str]]:
-        """The user's whole stored history as (role, content)."""
+        """The user's whole stored history as (role, content), once every reply shown is stored."""
+        await self.services.chat.deliveries.idle()  # a turn is stored just after the platform accepts it
         return [(m.role, m.content) for m in await self.services.chat.history(user_id, 1000)]
 
 

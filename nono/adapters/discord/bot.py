@@ -12,7 +12,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -22,6 +24,7 @@ from nono.adapters.discord.conversation import Conversation
 from nono.adapters.discord.links import LinkSlashCommands
 from nono.adapters.discord.memory import MemorySlashCommands
 from nono.adapters.discord.pacer import ChannelPacer
+from nono.adapters.discord.recovery import notify
 from nono.adapters.discord.render import NO_MENTIONS, ReplyRenderer
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
@@ -44,6 +47,7 @@ class NonoBot(commands.Bot):
         self.chat = chat
         self.options = options
         self.pacer = ChannelPacer(options.edit_interval)
+        self._recovery: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         """Add the cogs and register the slash commands (runs once, at login)."""
@@ -53,6 +57,14 @@ class NonoBot(commands.Bot):
         await self.add_cog(LinkSlashCommands(self.chat, self.options, access))
         await self.add_cog(MemorySlashCommands(self.chat, self.options, access))
         await self._sync_commands()
+        # Replies a crashed process (this one, before a restart) was showing: end them honestly.
+        self._recovery = asyncio.create_task(self.chat.deliveries.watch("discord", partial(notify, self)))
+
+    async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
+        await super().close()
 
     async def _sync_commands(self) -> None:
         """To DISCORD_GUILD_IDS when set (instant, for development), else globally."""
@@ -101,10 +113,7 @@ async def running(chat: ChatService, options: DiscordOptions) -> AsyncIterator[D
         raise ConfigError("DISCORD_TOKEN is not set")
     bot = create_discord_bot(chat, options)
     try:
-        await bot.login(options.token.get_secret_value())
-    except discord.LoginFailure as exc:
-        await bot.close()
-        raise ConfigError("Discord rejected DISCORD_TOKEN; copy the bot token from the developer portal") from exc
+        await _login(bot, options.token.get_secret_value())
     except BaseException:
         await bot.close()
         raise
@@ -116,6 +125,18 @@ async def running(chat: ChatService, options: DiscordOptions) -> AsyncIterator[D
         await bot.close()
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
+
+
+async def _login(bot: NonoBot, token: str) -> None:
+    """Log in; a refused token or an unreachable Discord is an operator problem, said in one line."""
+    try:
+        await bot.login(token)
+    except discord.LoginFailure as exc:
+        raise ConfigError("Discord rejected DISCORD_TOKEN; copy the bot token from the developer portal") from exc
+    except (OSError, TimeoutError, aiohttp.ClientError, discord.DiscordServerError) as exc:
+        # Not a bug to trace back: the network, a proxy or Discord itself is down (the Telegram adapter says the same).
+        reason = str(exc) or type(exc).__name__
+        raise ConfigError(f"cannot reach the Discord API at {discord.http.Route.BASE}: {reason}") from exc
 
 
 def _report_disconnect(task: asyncio.Task[None]) -> None:

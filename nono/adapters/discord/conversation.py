@@ -21,6 +21,7 @@ from nono.adapters.discord.context import ArrivalOrder, reply_chain
 from nono.adapters.discord.render import ReplyRenderer, send_short_reply
 from nono.core.chat import ChatService
 from nono.core.memory import Quote
+from nono.core.replays import Replays
 from nono.core.reply import Reply
 from nono.core.wording import REFUSAL
 
@@ -76,6 +77,7 @@ class Conversation(commands.Cog):
         self.renderer = renderer
         self.refusals = RefusalMemory()
         self.arrivals = ArrivalOrder()
+        self.replays = Replays(chat.store)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -89,20 +91,32 @@ class Conversation(commands.Cog):
         conversation = conversation_of(message.author, message.channel.id, in_guild, self.options.memory_scope)
         text = prompt_text(message, me)
 
-        def start(quotes: list[Quote]) -> Reply:
+        def start(quotes: list[Quote] | None) -> Reply | None:
+            if quotes is None:  # a replay: answered the first time
+                return None
             speaker = speaker_of(message.author)
-            return self.chat.stream(conversation, text, speaker=speaker, quotes=quotes, metadata=_metadata(message))
+            place = {"channel_id": message.channel.id, "message_id": message.id}
+            return self.chat.stream(
+                conversation, text, speaker=speaker, quotes=quotes, metadata=_metadata(message), place=place
+            )
 
-        # The turn takes its place in the conversation's line in arrival order, even if the reply
-        # chain had to be fetched first: one conversation's messages are answered in order.
-        quoted = reply_chain(message, me, self.options.reply_chain_depth)
-        reply = await self.arrivals.start(conversation.id, quoted, start)
+        # The turn takes its place in the conversation's line in arrival order, even though the store
+        # is asked about replays and the reply chain may be fetched first: messages are answered in order.
+        reply = await self.arrivals.start(conversation.id, self._context_unless_replayed(message, me), start)
+        if reply is None:
+            return
         async with reply:  # whatever happens, the place in line is given back
             if not in_guild and not await self.access.allows_dm(message.author, self.bot):
                 await reply.aclose()
                 await self._refuse(message)
                 return
             await self.renderer.render(reply, message)
+
+    async def _context_unless_replayed(self, message: discord.Message, me: discord.ClientUser) -> list[Quote] | None:
+        """The reply chain to quote, or None when this message was dispatched before (here or in another process)."""
+        if await self.replays.is_replay(f"discord:message:{message.id}"):
+            return None
+        return await reply_chain(message, me, self.options.reply_chain_depth)
 
     def _may_answer_in(self, message: discord.Message) -> bool:
         guild = message.guild

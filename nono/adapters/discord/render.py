@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -42,8 +43,12 @@ def failure_text(exc: BaseException) -> str:
 class LiveReply:
     """The Discord messages showing one reply; `write_next` brings them one step closer to the text."""
 
-    def __init__(self, source: discord.Message, limit: int = DISCORD_LIMIT) -> None:
+    def __init__(
+        self, source: discord.Message, limit: int = DISCORD_LIMIT,
+        on_message: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
         self.source = source
+        self.on_message = on_message  # told each new message's id (the reply's record in flight)
         self.channel = source.channel
         self.limit = limit
         self.text = ""
@@ -71,8 +76,11 @@ class LiveReply:
                 mentions = REPLY_MENTIONS if index == 0 else NO_MENTIONS
                 await self.messages[index].edit(content=content, allowed_mentions=mentions)
             else:
-                self.messages.append(await self._post(content, first=index == 0))
+                posted = await self._post(content, first=index == 0)
+                self.messages.append(posted)
                 self.shown.append("")
+                if self.on_message is not None:
+                    await self.on_message(posted.id)
         except discord.HTTPException as exc:
             self._give_up(exc)
             return False
@@ -102,19 +110,23 @@ class ReplyRenderer:
         self.pacer = pacer
 
     async def render(self, reply: Reply, source: discord.Message) -> None:
-        """Show `reply` as an answer to `source`; a failure becomes a short reply."""
-        live = LiveReply(source)
+        """Show `reply` as an answer to `source`; a failure becomes a short reply.
+
+        The turn is stored complete once Discord accepted the final text, else incomplete.
+        """
+        live = LiveReply(source, on_message=reply.shown)
         try:
             async with reply:
                 await self._stream(reply, live)
+                await self._settle(live)
+                if not live.messages and not live.broken:
+                    live.text = EMPTY_REPLY
+                    await live.write_next()
+                if not live.broken:
+                    await reply.delivered()
         except Exception as exc:  # UserFacingError, or a bug: either way the user hears about it
             await self._settle(live)  # keep what was shown before the failure, complete
             await send_short_reply(source, failure_text(exc))
-            return
-        await self._settle(live)
-        if not live.messages and not live.broken:
-            live.text = EMPTY_REPLY
-            await live.write_next()
 
     async def _stream(self, reply: Reply, live: LiveReply) -> None:
         typing = asyncio.create_task(_keep_typing(live.channel))

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from telegram import Update
@@ -29,9 +30,12 @@ from nono.adapters.telegram.options import TelegramOptions
 from nono.adapters.telegram.order import ConversationOrder
 from nono.adapters.telegram.outbox import Outbox
 from nono.adapters.telegram.pacing import ChatPacer, retry_after_seconds
+from nono.adapters.telegram.recovery import notify
+from nono.adapters.telegram.replays import skip_replays
 from nono.adapters.telegram.request import AiohttpRequest
 from nono.core.chat import ChatService
 from nono.core.errors import ConfigError
+from nono.core.replays import Replays
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 #: Long-polling wait: Telegram holds getUpdates open this long when nothing happens.
 POLL_TIMEOUT = 25
 STARTUP_ATTEMPTS = 3
+#: Where the application keeps its outbox (in bot_data), for the parts that write outside a handler.
+OUTBOX = "nono.outbox"
 T = TypeVar("T")
 
 
@@ -56,7 +62,9 @@ def build_telegram_application(chat: ChatService, options: TelegramOptions) -> A
         builder = builder.updater(None)  # updates arrive through the HTTP adapter instead
     app = builder.build()
     outbox = Outbox(app.bot, ChatPacer(options.edit_interval, global_rate=options.global_rate))
+    app.bot_data[OUTBOX] = outbox
     gate = Gate(access, outbox, ChatManagers(app.bot))
+    skip_replays(app, Replays(chat.store))
     TelegramHandlers(chat, gate, upload_limit=options.upload_limit).register(app)
     return app
 
@@ -97,7 +105,14 @@ async def running(chat: ChatService, options: TelegramOptions) -> AsyncIterator[
                 timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
             )
         log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if feed else "polling"})
-        yield TelegramPart(app, feed)
+        outbox: Outbox = app.bot_data[OUTBOX]
+        # Replies a crashed process (this one, before a restart) was showing: end them honestly.
+        recovery = asyncio.create_task(chat.deliveries.watch("telegram", partial(notify, outbox)))
+        try:
+            yield TelegramPart(app, feed)
+        finally:
+            recovery.cancel()
+            await asyncio.gather(recovery, return_exceptions=True)
     finally:
         await _stop(app)
 

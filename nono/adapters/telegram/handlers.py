@@ -97,11 +97,13 @@ class TelegramHandlers:
         metadata = {"chat_id": message.chat.id, "message_id": message.message_id, "from_id": asker.user.id}
         if topic is not None:
             metadata["topic_id"] = topic
+        answering = reply_to(message)
+        place = {"chat_id": message.chat.id, "thread_id": topic, "reply_to": answering}
         reply = self.chat.stream(
-            asker.conversation, text, speaker=asker.speaker, quotes=quotes_of(message), metadata=metadata
+            asker.conversation, text, speaker=asker.speaker, quotes=quotes_of(message), metadata=metadata, place=place
         )
         context.application.create_task(
-            deliver(reply, self.gate.outbox, message.chat.id, reply_to=reply_to(message), thread_id=topic),
+            deliver(reply, self.gate.outbox, message.chat.id, reply_to=answering, thread_id=topic),
             update=update,
             name=f"nono:telegram:reply:{message.chat.id}:{message.message_id}",
         )

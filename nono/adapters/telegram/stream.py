@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from telegram import ReplyParameters
@@ -52,8 +52,12 @@ class _Shown:
 class StreamedReply:
     """The messages of one reply, converging on its text as it grows."""
 
-    def __init__(self, outbox: Outbox, chat_id: int, *, reply_to: int | None = None, thread_id: int | None = None):
+    def __init__(
+        self, outbox: Outbox, chat_id: int, *, reply_to: int | None = None, thread_id: int | None = None,
+        on_message: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
         self.outbox = outbox
+        self.on_message = on_message  # told each new message's id (the reply's record in flight)
         self.chat_id = chat_id
         self.reply_to = reply_to
         self.thread_id = thread_id
@@ -69,6 +73,10 @@ class StreamedReply:
         self._plain: set[int] = set()  # parts whose HTML Telegram refused
         self._draft: tuple[int, _Content] | None = None
         self._draft_ids: dict[int, int] = {}
+
+    def adopt(self, message_ids: Sequence[int]) -> None:
+        """Take over messages already on screen (their text unknown): the final text is edited into them."""
+        self._sent = [_Shown(message_id, _Content("", None)) for message_id in message_ids]
 
     def feed(self, chunk: str) -> None:
         self.text += chunk
@@ -164,6 +172,8 @@ class StreamedReply:
             return
         self._sent.append(_Shown(message.message_id, content))
         self.visible.set()
+        if self.on_message is not None:
+            await self.on_message(message.message_id)
 
     async def _edit(self, index: int, content: _Content) -> None:
         shown = self._sent[index]
@@ -209,32 +219,37 @@ class StreamedReply:
 async def deliver(
     reply: Reply, outbox: Outbox, chat_id: int, *, reply_to: int | None = None, thread_id: int | None = None
 ) -> StreamedReply:
-    """Stream `reply` into the chat; a UserFacingError from the core is raised after the partial text is shown."""
-    live = StreamedReply(outbox, chat_id, reply_to=reply_to, thread_id=thread_id)
-    typing = asyncio.create_task(outbox.keep_typing(chat_id, live.visible, thread_id))
-    reader = asyncio.create_task(_read(reply, live))
-    try:
-        with outbox.writing():
-            await live.run()
-    except BaseException:
-        reader.cancel()  # Telegram failed under us, or shutdown: stop the turn (the core keeps the partial reply)
-        await asyncio.wait([reader])
-        if not reader.cancelled() and reader.exception() is not None:  # it failed too; report Telegram's error
-            log.warning("telegram_reply_failed_too", extra={"chat_id": chat_id, "error": str(reader.exception())})
-        raise
-    finally:
-        typing.cancel()
-        await asyncio.wait([typing])
-    await reader  # the reader is done: this re-raises the core's error, if any
+    """Stream `reply` into the chat; a UserFacingError from the core is raised after the partial text is shown.
+
+    The turn is stored complete once Telegram accepted the final text; if Telegram (or shutdown)
+    stops the delivery first, it is stored incomplete.
+    """
+    live = StreamedReply(outbox, chat_id, reply_to=reply_to, thread_id=thread_id, on_message=reply.shown)
+    async with reply:  # whatever happens, the turn is settled and its place in line given back
+        typing = asyncio.create_task(outbox.keep_typing(chat_id, live.visible, thread_id))
+        reader = asyncio.create_task(_read(reply, live))
+        try:
+            with outbox.writing():
+                await live.run()
+        except BaseException:
+            reader.cancel()  # Telegram failed under us, or shutdown: stop the turn (the core keeps the partial reply)
+            await asyncio.wait([reader])
+            if not reader.cancelled() and reader.exception() is not None:  # it failed too; report Telegram's error
+                log.warning("telegram_reply_failed_too", extra={"chat_id": chat_id, "error": str(reader.exception())})
+            raise
+        finally:
+            typing.cancel()
+            await asyncio.wait([typing])
+        await reader  # the reader is done: this re-raises the core's error, if any
+        await reply.delivered()
     return live
 
 
 async def _read(reply: Reply, live: StreamedReply) -> None:
     failed = True
     try:
-        async with reply:
-            async for chunk in reply:
-                live.feed(chunk)
+        async for chunk in reply:
+            live.feed(chunk)
         failed = False
     finally:
         live.finish(failed=failed)

@@ -13,10 +13,11 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from nono.core.errors import ConfigError
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store.inflight import InFlight, InFlightStore, Settles
 
 #: The layout this code reads and writes. 0: one session per user id (before conversations and links);
-#: 1: conversations, speakers, links; 2: summaries and remembered facts.
-SCHEMA_VERSION = 2
+#: 1: conversations, speakers, links; 2: summaries and remembered facts; 3: replies in flight.
+SCHEMA_VERSION = 3
 
 
 class SchemaTooNew(ConfigError):
@@ -135,10 +136,18 @@ class Store(Protocol):
     async def migrate(self) -> int:
         """Bring the stored data to SCHEMA_VERSION (idempotent); the version found. Raises SchemaTooNew."""
 
-    async def load_context(self, conversation_id: str, limit: int) -> Context:
+    @property
+    def inflight(self) -> InFlightStore:
+        """Replies in flight: leases, progress, and the sweep after a crash."""
+
+    async def load_context(
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
+    ) -> Context:
         """The session, the newest `limit` messages, the summary and the facts, following a person's link.
 
-        One read: a turn costs one round trip here however much it remembers.
+        One read: a turn costs one round trip here however much it remembers. With `begin`, the same
+        step records that reply in flight (for the conversation the link led to) and extends its
+        owner's lease to `lease_until`.
         """
 
     async def get_session(self, conversation_id: str) -> Session | None:
@@ -155,10 +164,15 @@ class Store(Protocol):
         `metadata`, when given, is merged into the session's metadata.
         """
 
-    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
+    async def append_turn(
+        self, conversation_id: str, persona: str, messages: list[Message], now: float,
+        settles: Settles | None = None,
+    ) -> Session:  # fmt: skip
         """Atomically append `messages` and update the session (created with `persona` if missing).
 
-        Either every message is stored and the counters updated, or nothing is.
+        Either every message is stored and the counters updated, or nothing is. `settles` names a
+        reply in flight whose record goes in the same step; if its record is gone or has another
+        owner, nothing is stored and ReplyTakenOver is raised.
         """
 
     async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:
@@ -226,6 +240,10 @@ class Store(Protocol):
 
     async def get_token(self, key: str, now: float) -> str | None:
         """The value under `key` if it has not expired, left in place."""
+
+    async def first_sighting(self, event: str, ttl: float) -> bool:
+        """True if platform event `event` was not seen within the last `ttl` seconds (and records it now),
+        False for a replay. Atomic: of concurrent sightings, in any process on the store, one is first."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""

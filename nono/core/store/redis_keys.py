@@ -58,10 +58,24 @@ class RedisKeys:
     def token(self, key: str) -> str:
         return f"{self.prefix}token:{key}"
 
+    def event(self, event: str) -> str:
+        """A platform event already seen (`telegram:update:…`, `discord:message:…`), kept for the replay window."""
+        return f"{self.prefix}event:{{{event}}}"
+
     @property
     def index(self) -> str:
         """The conversations scored by last activity."""
         return f"{self.prefix}conversations:active"
+
+    @property
+    def inflight(self) -> str:
+        """Replies in flight: per turn id its record, `<id>:owner` and `<id>:progress` (see `inflight`)."""
+        return f"{self.prefix}inflight"
+
+    @property
+    def owners(self) -> str:
+        """The lease of each process owning replies in flight (owner → epoch seconds)."""
+        return f"{self.prefix}inflight:owners"
 
     @property
     def version(self) -> str:

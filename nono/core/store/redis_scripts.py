@@ -11,14 +11,23 @@ checks memory per write command as it always did: the read-only ones still run w
 
 from __future__ import annotations
 
-#: KEYS: session, history, metadata, summary, facts, person. ARGV: how many of the newest messages
-#: (0: none), the id. Returns {session hash, metadata hash, history length, messages, summary (nil when
-#: none), facts}; hashes as flat field/value lists. The summary and facts are read only with a live session.
+#: KEYS: session, history, metadata, summary, facts, person, in-flight replies, owners' leases. ARGV: how
+#: many of the newest messages (0: none), the id, then to record a reply in flight (else '' alone): its
+#: turn id, record (JSON), owner, lease end and progress (JSON); the lease only ever grows. Returns
+#: {session hash, metadata hash, history length, messages, summary (nil when none), facts}; hashes as
+#: flat field/value lists. The summary and facts are read only with a live session.
 #: When the id is a person linked to another conversation, returns {that conversation's id} alone:
 #: its keys hash to another slot, so the caller asks again with it.
 LOAD_CONTEXT = """
 local linked = redis.call('HGET', KEYS[6], 'conversation')
 if linked and linked ~= ARGV[2] then return {linked} end
+if ARGV[3] ~= '' then
+  local turn = ARGV[3]
+  redis.call('HSET', KEYS[7], turn, ARGV[4], turn .. ':owner', ARGV[5], turn .. ':progress', ARGV[7])
+  if tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[8], ARGV[5]) or '0') then
+    redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
+  end
+end
 local session = redis.call('HGETALL', KEYS[1])
 local summary, facts = false, {}
 if #session > 0 then
@@ -67,17 +76,23 @@ local function mark_active(added)
 end
 """
 
-#: Append messages, merge metadata, mark the session active. KEYS and ARGV[1..6] as `_MARK_ACTIVE`'s,
-#: then the number of metadata fields N, N field/value pairs, then the messages to append (JSON).
-#: Returns {session hash, metadata hash} as written.
+#: Append messages, merge metadata, mark the session active, settle a reply in flight. KEYS and ARGV[1..6]
+#: as `_MARK_ACTIVE`'s, then KEYS[7] the in-flight replies; ARGV: the turn id of the reply in flight the
+#: messages settle ('' for none) and its owner, the number of metadata fields N, N field/value pairs, then
+#: the messages to append (JSON). Returns {session hash, metadata hash} as written, or nil (nothing written)
+#: when the reply's record is gone or has another owner.
 ACTIVITY = (
     _MARK_ACTIVE
     + """
-local fields = tonumber(ARGV[7])
-local first = 8 + 2 * fields
+if ARGV[7] ~= '' then
+  if redis.call('HGET', KEYS[7], ARGV[7] .. ':owner') ~= ARGV[8] then return false end
+  redis.call('HDEL', KEYS[7], ARGV[7], ARGV[7] .. ':owner', ARGV[7] .. ':progress')
+end
+local fields = tonumber(ARGV[9])
+local first = 10 + 2 * fields
 local added = #ARGV - first + 1
 if added > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, first)) end
-if fields > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 8, first - 1)) end
+if fields > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 10, first - 1)) end
 mark_active(added)
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """

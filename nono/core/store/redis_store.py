@@ -1,15 +1,13 @@
 """Redis backend: one hash and one list per conversation, plus a sorted set of conversations by activity.
 
 Keys (under the prefix): `conv:{id}` (hash: conversation_id, persona, created_at, last_activity,
-message_count), `conv:{id}:history` (list of JSON messages, oldest first, so a message's position
-is its `seq`), `conv:{id}:metadata` (the session's free-form metadata, one JSON value per field, so
-merging is a plain HSET with no read-modify-write), `conv:{id}:summary` and `conv:{id}:facts` (long-term
-memory, see `redis_memory`), `conversations:active` (ids scored by last activity), `person:{id}` (a
-linked person: their conversation and the people linked), `token:{key}` (link codes and proposals, with
-a TTL) and `schema_version`. The braces are Redis Cluster hash tags: one conversation's keys, and a
-person's record next to their private conversation, live on one shard. A turn costs two round trips:
-`load_context` (summary and facts included) and `append_turn`, each one Lua script (see `redis_scripts`;
-a linked person's turn costs one more); a page of history, or of active sessions with its total, is one more.
+message_count), `conv:{id}:history` (JSON messages, oldest first: a position is a `seq`), `conv:{id}:metadata`
+(one JSON value per field: merging is a plain HSET), `conv:{id}:summary` and `conv:{id}:facts` (`redis_memory`),
+`conversations:active` (ids by last activity), `person:{id}` (a link), `token:{key}` (with a TTL), `event:{id}`
+(`redis_events`), `inflight` and `inflight:owners` (`redis_inflight`), `schema_version`. Braces are Redis Cluster
+hash tags: one conversation's keys, and a person's record next to their private conversation, share a shard.
+A turn costs two round trips, `load_context` (which also records a reply in flight) and `append_turn` (which
+settles it), each one Lua script (`redis_scripts`; a linked person's costs one more); a page is one more.
 """
 
 from __future__ import annotations
@@ -17,19 +15,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from nono.core.models import ActivePage, Message, Session
 from nono.core.store import redis_codec as codec
 from nono.core.store import redis_scripts as scripts
 from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
 from nono.core.store.common import OutageGuard, lower_bound
+from nono.core.store.inflight import InFlight, InFlightStore, ReplyTakenOver, Settles
+from nono.core.store.redis_durability import durability_warnings
+from nono.core.store.redis_events import RedisEvents
+from nono.core.store.redis_inflight import RedisInFlight, begin_args
 from nono.core.store.redis_keys import RedisKeys
 from nono.core.store.redis_links import RedisLinks
 from nono.core.store.redis_memory import RedisMemory
@@ -64,6 +67,9 @@ class RedisStore:
         self._active_page = client.register_script(scripts.ACTIVE_PAGE)
         self._migrated = False
         self._key_templates = keys.templates()
+        self._inflight_keys = (keys.inflight, keys.owners)
+        self.inflight: InFlightStore = RedisInFlight(client, keys, self._guard)
+        self._events = RedisEvents(client, keys, self._guard)
 
     @classmethod
     def from_url(
@@ -100,15 +106,19 @@ class RedisStore:
         if not self._migrated:
             await self.migrate()
 
-    async def load_context(self, conversation_id: str, limit: int) -> Context:
-        """The session, the newest `limit` messages, the summary and the facts: one round trip (two when linked)."""
+    async def load_context(
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
+    ) -> Context:
+        """The session, the window, summary and facts; records `begin` in flight: one round trip (two if linked)."""
         await self._ready()
         for _ in range(2):  # a link points at a conversation that is nobody's link: one hop at most
-            keys = [*self._keys.everything(conversation_id), self._keys.person(conversation_id)]
+            keys = [*self._keys.everything(conversation_id), self._keys.person(conversation_id), *self._inflight_keys]
+            args: list[str | int] = [max(0, limit), conversation_id, *begin_args(begin, lease_until)]
             with self._guard("load_context"):
-                reply = await self._load_context(keys=keys, args=[max(0, limit), conversation_id])
+                reply = await self._load_context(keys=keys, args=args)
             if len(reply) == 1:
                 conversation_id = codec.text(reply[0])
+                begin = begin and replace(begin, conversation_id=conversation_id)
                 continue
             return codec.context_of(reply, conversation_id)
         raise AssertionError(f"person link loop at {conversation_id!r}")
@@ -175,9 +185,14 @@ class RedisStore:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
         return await self._write("touch", conversation_id, persona, now, metadata=metadata)
 
-    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
-        """Atomically append `messages` and update the session (created with `persona` if missing)."""
-        return await self._write("append_turn", conversation_id, persona, now, payload=codec.payload(messages))
+    async def append_turn(
+        self, conversation_id: str, persona: str, messages: list[Message], now: float,
+        settles: Settles | None = None,
+    ) -> Session:  # fmt: skip
+        """Atomically append `messages` and update the session (created with `persona` if missing), settling
+        the reply in flight `settles`."""
+        payload = codec.payload(messages)
+        return await self._write("append_turn", conversation_id, persona, now, payload=payload, settles=settles)
 
     async def _write(
         self,
@@ -189,16 +204,21 @@ class RedisStore:
         persona_wins: bool = False,
         metadata: dict[str, Any] | None = None,
         payload: Sequence[bytes] = (),
+        settles: Settles | None = None,
     ) -> Session:
         """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
         await self._ready()
-        keys = [*self._keys.everything(conversation_id), self._index]
+        keys = [*self._keys.everything(conversation_id), self._index, self._inflight_keys[0]]
         expiry = codec.expiry(self._ttl_ms, self.history_ttl, now)
         fields = [item for k, v in (metadata or {}).items() for item in (codec.field(k), codec.dump(v))]
         wins = "1" if persona_wins else "0"
-        args = [conversation_id, persona, repr(float(now)), wins, *expiry, len(fields) // 2, *fields, *payload]
+        settle = settles or ("", "")
+        args = [conversation_id, persona, repr(float(now)), wins, *expiry, *settle, len(fields) // 2, *fields, *payload]
         with self._guard(op):
-            raw, meta = await self._activity(keys=keys, args=args)
+            written = await self._activity(keys=keys, args=args)
+        if written is None:  # only a settling write stores nothing
+            raise ReplyTakenOver(settle[0])
+        raw, meta = written
         session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
         assert session is not None, "the script just wrote this session"
         return session
@@ -263,6 +283,10 @@ class RedisStore:
         """The unexpired value under `key`, left in place."""
         return await self._links.get_token(key, now)
 
+    async def first_sighting(self, event: str, ttl: float) -> bool:
+        """True if `event` was not seen within `ttl` seconds (now recorded, in any process), False for a replay."""
+        return await self._events.first_sighting(event, ttl)
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
         with self._guard("ping"):
@@ -271,27 +295,7 @@ class RedisStore:
     async def durability_warnings(self) -> list[str]:
         """Operator warnings when Redis could evict or lose history ([] if CONFIG is not allowed)."""
         with self._guard("durability_warnings"):
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for name in ("maxmemory-policy", "appendonly", "save"):
-                        pipe.config_get(name)
-                    replies = await pipe.execute()
-            except ResponseError as exc:  # managed Redis often forbids or renames CONFIG
-                log.warning("redis_config_unreadable", extra={"error": str(exc)})
-                return []
-        policy, appendonly, save = (codec.text(next(iter(reply.values()), "")) for reply in replies)
-        warnings = []
-        if policy != "noeviction":
-            warnings.append(
-                f"Redis maxmemory-policy is {policy!r}: Redis may evict sessions and chat history "
-                "when it runs out of memory. Set maxmemory-policy to noeviction."
-            )
-        if appendonly != "yes" and not save.strip():
-            warnings.append(
-                "Redis persistence is off (appendonly no and no save rules): a Redis restart loses "
-                "every session and chat history. Set appendonly yes."
-            )
-        return warnings
+            return await durability_warnings(self._redis)
 
     async def aclose(self) -> None:
         """Close the client and its connection pool."""

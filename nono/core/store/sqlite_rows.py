@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ CREATE TABLE IF NOT EXISTS facts (
     position INTEGER NOT NULL, PRIMARY KEY (conversation_id, id)
 );
 CREATE INDEX IF NOT EXISTS facts_author ON facts (author);
+-- Schema 3: replies in flight (see `inflight`) and the leases of the processes that own them.
+CREATE TABLE IF NOT EXISTS inflight (
+    turn_id TEXT PRIMARY KEY, record TEXT NOT NULL, owner TEXT NOT NULL, progress TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, lease_until REAL NOT NULL);
+-- Also schema 3: platform events already seen, so a replayed update is ignored (see `sqlite_events`).
+CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS events_expiry ON events (expires_at);
 """
 SESSION_COLUMNS = "conversation_id, persona, created_at, last_activity, message_count, metadata"
 MESSAGE_COLUMNS = "seq, role, content, timestamp, metadata, speaker_id, speaker_name"
@@ -52,7 +61,7 @@ DROP INDEX IF EXISTS messages_user_seq;
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the open file to SCHEMA_VERSION in one transaction; the version it had (idempotent).
 
-    1 → 2 only adds tables and an index, which SCHEMA creates when they are missing.
+    1 → 2 → 3 only add tables and an index, which SCHEMA creates when they are missing.
     """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
@@ -84,12 +93,26 @@ def open_database(path: Path, busy_ms: int) -> tuple[sqlite3.Connection, int]:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn, busy_ms)
         conn.execute("PRAGMA synchronous = FULL")
         return conn, migrate(conn)
     except BaseException:
         conn.close()
         raise
+
+
+def _use_wal(conn: sqlite3.Connection, busy_ms: int) -> None:
+    """Switch the file to WAL (it stays so). SQLite answers "database is locked" at once, without waiting
+    busy_timeout, while another connection opens the same new file: retry until the timeout instead."""
+    deadline = time.monotonic() + busy_ms / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def purge_expired(conn: sqlite3.Connection, cutoff: float) -> None:

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store import sqlite_events as events
+from nono.core.store import sqlite_inflight as inflight
 from nono.core.store import sqlite_links as links
 from nono.core.store import sqlite_memory as memory
 from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
 from nono.core.store.common import lower_bound
+from nono.core.store.inflight import InFlight, InFlightStore, Settles
 from nono.core.store.sqlite_rows import (
     INSERT_MESSAGE,
     INSERT_SESSION,
@@ -32,20 +36,39 @@ T = TypeVar("T")
 class SQLiteStore(SQLiteWorker):
     """Conversations, histories, memory, links and tokens in one SQLite file (created with its directory if missing)."""
 
+    @property
+    def inflight(self) -> InFlightStore:
+        """Replies in flight beyond a turn's own read and write."""
+        return inflight.SQLiteInFlight(self)
+
     # -- reads --------------------------------------------------------------------------
 
     async def migrate(self) -> int:
         """Bring the file to the current schema (done on opening it); the version it had."""
         return await self._call("migrate", lambda conn: self._found_version)
 
-    async def load_context(self, conversation_id: str, limit: int) -> Context:
-        """The session, the newest `limit` messages (oldest first), summary and facts: only the window is read."""
-        return await self._call("load_context", self._read, self._load_context, conversation_id, limit)
+    async def load_context(
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
+    ) -> Context:
+        """The session, the newest `limit` messages (oldest first), summary and facts: only the window is read.
 
-    def _load_context(self, conn: sqlite3.Connection, conversation_id: str, limit: int) -> Context:
+        With `begin`, the reply in flight is recorded in the same transaction.
+        """
+        if begin is None:
+            return await self._call("load_context", self._read, self._load_context, conversation_id, limit)
+        return await self._call(
+            "load_context", self._write, None, self._load_context, conversation_id, limit, begin, lease_until
+        )
+
+    def _load_context(
+        self, conn: sqlite3.Connection, conversation_id: str, limit: int, begin: InFlight | None = None,
+        lease_until: float = 0.0,
+    ) -> Context:  # fmt: skip
         linked = conn.execute("SELECT conversation FROM people WHERE person = ?", (conversation_id,)).fetchone()
         if linked is not None:
             conversation_id = linked[0]
+        if begin is not None:
+            inflight.begin(conn, replace(begin, conversation_id=conversation_id), lease_until)
         session = self._live_session(conn, conversation_id)
         if session is None:
             return Context(None, [], conversation_id)
@@ -129,10 +152,16 @@ class SQLiteStore(SQLiteWorker):
             "touch", self._write, now, self._activity, conversation_id, persona, now, False, 0, metadata
         )
 
-    async def append_turn(self, conversation_id: str, persona: str, messages: list[Message], now: float) -> Session:
-        """Atomically append `messages` and update the session (created with `persona` if missing)."""
+    async def append_turn(
+        self, conversation_id: str, persona: str, messages: list[Message], now: float,
+        settles: Settles | None = None,
+    ) -> Session:  # fmt: skip
+        """Atomically append `messages` and update the session (created with `persona` if missing);
+        the reply in flight `settles` (a turn id) is removed in the same transaction."""
 
         def append(conn: sqlite3.Connection) -> Session:
+            if settles is not None:
+                inflight.settle_own(conn, settles)
             last = conn.execute(
                 "SELECT MAX(seq) FROM messages WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()[0]
@@ -252,6 +281,11 @@ class SQLiteStore(SQLiteWorker):
     async def get_token(self, key: str, now: float) -> str | None:
         """The unexpired value under `key`."""
         return await self._call("get_token", self._read, links.get_token, key, now)
+
+    async def first_sighting(self, event: str, ttl: float) -> bool:
+        """True if `event` was not seen within `ttl` seconds by the store's clock (now recorded), else False."""
+        now = self._clock()
+        return await self._call("first_sighting", self._write, None, events.first_sighting, event, now, now + ttl)
 
     # -- health and lifecycle -------------------------------------------------------------
 

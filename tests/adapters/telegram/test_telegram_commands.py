@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nono.adapters.telegram.handlers import TEXT_ONLY, UNKNOWN_COMMAND
+from nono.core.chat import ChatService
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from nono.core.wording import MODEL_UNAVAILABLE
@@ -49,15 +50,18 @@ async def test_persona_keyboard_switches_and_the_next_reply_uses_that_persona(
     assert tg.shown(ALICE)[1] == "Arr, ahoy!"
 
 
-async def test_persona_by_name_reset_and_history(tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM, registry):
-    alice, chat = tg.users[ALICE], tg.chats[ALICE]
+async def test_persona_by_name_reset_and_history(
+    tg: FakeTelegram, telegram_bot, fake_llm: FakeLLM, registry, chat: ChatService
+):
+    alice, private = tg.users[ALICE], tg.chats[ALICE]
     fake_llm.enqueue("Step one: listen.")
     fake_llm.enqueue("Hello again.")
     async with telegram_bot():
         for text in ("/persona tutor", "teach me", "/history", "/reset", "/history", "hi", "/persona nobody"):
             count = len(tg.shown(ALICE))
-            tg.say(alice, chat, text)
+            tg.say(alice, private, text)
             await tg.wait_for(lambda count=count: len(tg.shown(ALICE)) == count + 1)
+            await chat.deliveries.idle()  # an answer is stored a store write after Telegram has it
 
     switched, taught, history, reset, empty, _hello, unknown = tg.shown(ALICE)
     assert switched.startswith("Now speaking as Patient Tutor")

@@ -64,6 +64,7 @@ async def test_in_chat_scope_a_group_shares_one_conversation_naming_each_speaker
         await tg.wait_for(lambda: len(tg.shown(GROUP)) == 1)
         tg.say(bob, group, "@nono_test_bot who was here?")
         await tg.wait_for(lambda: len(tg.shown(GROUP)) == 2)
+        await chat.deliveries.idle()  # stored once Telegram has the final text
         history = await chat.history(Conversation(f"telegram:chat:{GROUP}", shared=True))
 
     assert [m.content for m in fake_llm.history[1].messages[1:]] == [

@@ -30,6 +30,7 @@ async def test_a_dm_answered_by_smollm2_matches_greedy_generation(
     async with telegram_bot():
         tg.say(tg.users[ALICE], tg.chats[ALICE], QUESTION)
         await tg.wait_for(lambda: tg.shown(ALICE), timeout=120)
+        await chat.deliveries.idle()  # stored once Telegram has the final text
         history = await chat.history(f"telegram:{ALICE}")
 
     persona = greedy_registry.get("greedy")

@@ -30,6 +30,7 @@ async def test_a_reply_brings_the_replied_message_and_its_author_and_a_quote_onl
         tg.say(tg.users[BOB], group, "@nono_test_bot is this a good idea?", reply_to=plan_here["message_id"])
         tg.say(tg.users[CAROL], forum, "@nono_test_bot how long?", reply_to=plan_there["message_id"], quote="Rome")
         await tg.wait_for(lambda: tg.shown(GROUP) and tg.shown(FORUM))
+        await chat.deliveries.idle()  # stored once Telegram has the final text
         bobs = group_conversation(Place("telegram", f"chat:{GROUP}"), f"telegram:{BOB}", Scope.PERSON)
         stored = await chat.history(bobs)
 
