@@ -53,9 +53,13 @@ async def start_parts(services: Services, stack: AsyncExitStack) -> list[Part]:
     delivery that arrives before the sidecar listens). The stack closes the sidecar first.
     """
     # Imported here, like each adapter: `nono chat` loads no platform SDK.
+    from nono.adapters import http
     from nono.bot.options import discord_options, http_options, telegram_options
 
     settings = services.settings
+    sidecar_options = http_options(settings)
+    # Before any platform is contacted (setWebhook included): an admin API exposed without a proper token.
+    http.check_exposure(sidecar_options, webhook=settings.telegram_webhook_url is not None)
     platforms: list[Part] = []
     telegram_feed = None
     if settings.telegram_token is not None:
@@ -70,9 +74,7 @@ async def start_parts(services: Services, stack: AsyncExitStack) -> list[Part]:
         platforms.append(await stack.enter_async_context(discord.running(services.chat, discord_options(settings))))
     if not platforms:
         log.warning("no_platform_configured", extra={"hint": "set DISCORD_TOKEN and/or TELEGRAM_TOKEN"})
-    from nono.adapters import http
-
-    sidecar = http.running(services.chat, http_options(settings), parts=platforms, telegram_feed=telegram_feed)
+    sidecar = http.running(services.chat, sidecar_options, parts=platforms, telegram_feed=telegram_feed)
     parts: list[Part] = [await stack.enter_async_context(sidecar), *platforms]
     log.info("running", extra={"parts": [part.name for part in parts]})
     return parts

@@ -8,9 +8,11 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
+from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.http.helpers import TOKEN
 from tests.fakes.telegram_server import FakeTelegram
@@ -43,6 +45,18 @@ async def test_webhook_updates_posted_to_the_sidecar_reach_the_telegram_adapter(
         await tg.wait_for(lambda: tg.shown(ALICE))
     assert tg.shown(ALICE) == ["Hello through the webhook."]
     assert not tg.calls_to("getUpdates"), "webhook mode: nothing polls"
+
+
+async def test_an_exposed_sidecar_with_a_short_token_stops_start_up_before_telegram_is_contacted(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path, admin_token="short", sidecar_host="0.0.0.0", sidecar_port=0, **telegram_values(tg)
+    )
+    async with open_services(settings, llm=FakeLLM()) as services, AsyncExitStack() as stack:
+        with pytest.raises(ConfigError, match="ADMIN_TOKEN is too short"):
+            await start_parts(services, stack)
+    assert tg.calls == [], "no getMe, no setMyCommands, no polling"
 
 
 async def test_without_platform_tokens_only_the_sidecar_runs(tmp_path: Path) -> None:

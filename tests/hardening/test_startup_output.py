@@ -71,8 +71,8 @@ async def test_discord_unreachable_prints_no_secret(tmp_path: Path, closed_port:
 async def test_a_redis_url_that_does_not_parse_prints_no_password(tmp_path: Path) -> None:
     bad_url = f"redis://:{quote(REDIS_PASSWORD, safe='')}@127.0.0.1:notaport/0"
     run = await run_nono(tmp_path, secrets_env(tmp_path, STORE="redis", REDIS_URL=bad_url), "sidecar")
-    assert run.code != 0 and "notaport" in run.stderr, run.output
-    assert not leaked(run.output), run.output
+    assert run.code == 2 and "REDIS_URL is not a valid Redis URL" in run.stderr, run.output
+    assert "Traceback" not in run.output and not leaked(run.output), run.output
 
 
 async def test_an_unexpected_error_quoting_secrets_is_printed_redacted(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The HTTP sidecar (aiohttp): health, readiness, metrics, the REST admin API and WebSocket chat."""
 
 from nono.adapters.http.app import HttpPart, create_sidecar_app, running
+from nono.adapters.http.auth import check_exposure
 from nono.adapters.http.options import HttpOptions
 
-__all__ = ["HttpOptions", "HttpPart", "create_sidecar_app", "running"]
+__all__ = ["HttpOptions", "HttpPart", "check_exposure", "create_sidecar_app", "running"]
