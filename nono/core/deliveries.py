@@ -23,12 +23,19 @@ from nono.core.errors import StoreUnavailable
 from nono.core.models import Message
 from nono.core.store.base import Store
 from nono.core.store.inflight import InFlight, Lease, Progress, Settles
+from nono.core.wording import RESTARTED_NOTHING, RESTARTED_PARTIAL
 
 log = logging.getLogger(__name__)
 
 #: How long a process's claim on its replies lasts without renewal (TURN_LEASE): after a crash, its
 #: replies are resolved at most this long (plus one sweep) later.
 DEFAULT_LEASE = 30.0
+
+
+def resolution_text(record: InFlight) -> str:
+    """What the user sees in place of a reply a crash interrupted: a short note, then the text it had reached."""
+    text = record.progress.text.strip()
+    return f"{RESTARTED_PARTIAL}\n\n{text}" if text else RESTARTED_NOTHING
 
 
 def new_owner() -> str:

@@ -12,7 +12,6 @@ its persona.
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from nono.core.errors import UnknownPersona
 from nono.core.llm.fake import FakeLLM
 from nono.core.personas import PersonaRegistry
 from tests.adapters.http.helpers import AUTH
-from tests.conftest import ROOT
 from tests.fakes.telegram_server import FakeTelegram
 from tests.hardening.fault_fixtures import (
     ALICE,
@@ -35,7 +33,7 @@ from tests.hardening.fault_fixtures import (
     running_nono,
     telegram_values,
 )
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, shipped_personas_beside
 
 OUTSIDE = "name: outside\ndisplay_name: Outsider\nsystem_prompt: You were never loaded.\n"
 
@@ -64,10 +62,7 @@ def hostile_names(outside: Path) -> list[str]:
 @pytest.fixture
 def personas(tmp_path: Path) -> Path:
     """A copy of the shipped personas, with a valid persona file right outside the directory."""
-    directory = tmp_path / "personas"
-    shutil.copytree(ROOT / "personas", directory)
-    (tmp_path / "outside.yaml").write_text(OUTSIDE, encoding="utf-8")
-    return directory
+    return shipped_personas_beside(tmp_path, "outside.yaml", OUTSIDE)
 
 
 @pytest.fixture

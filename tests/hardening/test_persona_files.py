@@ -27,6 +27,7 @@ from tests.conftest import ROOT
 from tests.hardening.fault_fixtures import nono_settings, running_nono
 from tests.support.nono_process import nono_env, start_nono
 from tests.support.redis_server import free_port
+from tests.support.settings import shipped_personas_beside
 
 #: A YAML file elsewhere whose key names must never be echoed.
 PRIVATE = "private_key_alpha: 1\nprivate_key_beta: two\n"
@@ -36,10 +37,7 @@ SHIPPED = ["assistant", "engineer", "pirate", "tutor"]
 @pytest.fixture
 def personas(tmp_path: Path) -> Path:
     """A copy of the shipped personas, with a private YAML file right outside the directory."""
-    directory = tmp_path / "personas"
-    shutil.copytree(ROOT / "personas", directory)
-    (tmp_path / "private.yaml").write_text(PRIVATE, encoding="utf-8")
-    return directory
+    return shipped_personas_beside(tmp_path, "private.yaml", PRIVATE)
 
 
 def problems(directory: Path, max_bytes: int = 256 * 1024) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,3 +17,11 @@ def make_settings(tmp_path: Path | None = None, **values: Any) -> Settings:
         values.setdefault("data_dir", tmp_path / "data")
     values.setdefault("personas_dir", ROOT / "personas")
     return Settings(_env_file=None, **values)
+
+
+def shipped_personas_beside(tmp_path: Path, name: str, text: str) -> Path:
+    """A copy of the shipped personas in `tmp_path/personas`, with the file `name` holding `text` right outside it."""
+    directory = tmp_path / "personas"
+    shutil.copytree(ROOT / "personas", directory)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    return directory

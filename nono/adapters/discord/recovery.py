@@ -15,16 +15,10 @@ import discord
 
 from nono.adapters.discord.render import DISCORD_LIMIT, NO_MENTIONS, REPLY_MENTIONS
 from nono.adapters.splitting import split_message
+from nono.core.deliveries import resolution_text
 from nono.core.store.inflight import InFlight
-from nono.core.wording import RESTARTED_NOTHING, RESTARTED_PARTIAL
 
 log = logging.getLogger(__name__)
-
-
-def resolution_text(record: InFlight) -> str:
-    """What the user sees in place of the interrupted reply."""
-    text = record.progress.text.strip()
-    return f"{RESTARTED_PARTIAL}\n\n{text}" if text else RESTARTED_NOTHING
 
 
 async def notify(client: discord.Client, record: InFlight) -> bool:

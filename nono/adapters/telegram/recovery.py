@@ -14,16 +14,10 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from nono.adapters.telegram.outbox import Outbox
 from nono.adapters.telegram.stream import StreamedReply
+from nono.core.deliveries import resolution_text
 from nono.core.store.inflight import InFlight
-from nono.core.wording import RESTARTED_NOTHING, RESTARTED_PARTIAL
 
 log = logging.getLogger(__name__)
-
-
-def resolution_text(record: InFlight) -> str:
-    """What the user sees in place of the interrupted reply."""
-    text = record.progress.text.strip()
-    return f"{RESTARTED_PARTIAL}\n\n{text}" if text else RESTARTED_NOTHING
 
 
 async def notify(outbox: Outbox, record: InFlight) -> bool:

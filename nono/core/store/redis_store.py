@@ -28,8 +28,9 @@ from nono.core.models import ActivePage, Message, Session
 from nono.core.store import redis_codec as codec
 from nono.core.store import redis_scripts as scripts
 from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
-from nono.core.store.common import OutageGuard, lower_bound
+from nono.core.store.common import OutageGuard
 from nono.core.store.inflight import InFlight, InFlightStore, ReplyTakenOver, Settles
+from nono.core.store.redis_active import RedisActive
 from nono.core.store.redis_durability import durability_warnings
 from nono.core.store.redis_events import RedisEvents
 from nono.core.store.redis_inflight import RedisInFlight, begin_args
@@ -61,12 +62,11 @@ class RedisStore:
         self._guard = OutageGuard(log, "redis", (RedisError, OSError))
         self._links = RedisLinks(client, keys, self._guard, ttl_ms=self._ttl_ms, clock=clock)
         self._memory = RedisMemory(client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock)
+        self._active = RedisActive(client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock)
         self._load_context = client.register_script(scripts.LOAD_CONTEXT)
         self._history = client.register_script(scripts.HISTORY)
         self._activity = client.register_script(scripts.ACTIVITY)
-        self._active_page = client.register_script(scripts.ACTIVE_PAGE)
         self._migrated = False
-        self._key_templates = keys.templates()
         self._inflight_keys = (keys.inflight, keys.owners)
         self.inflight: InFlightStore = RedisInFlight(client, keys, self._guard)
         self._events = RedisEvents(client, keys, self._guard)
@@ -146,34 +146,11 @@ class RedisStore:
 
     async def active_page(self, since: float, offset: int = 0, limit: int = 50) -> ActivePage:
         """Sessions active at or after `since`, most recent first, and how many there are in all."""
-        await self._ready()
-        if limit <= 0:
-            return ActivePage([], await self.count_active(since))
-        lowest = repr(float(lower_bound(since, self.history_ttl, self._clock)))
-        with self._guard("active_page"):
-            total, rows = await self._active_page(
-                keys=[self._index], args=[lowest, max(0, offset), limit, *self._key_templates]
-            )
-            sessions = [
-                codec.listed_session(codec.text(conversation_id), fields, meta)
-                for conversation_id, fields, meta in rows
-            ]
-            gone = [
-                conversation_id
-                for (conversation_id, _, _), session in zip(rows, sessions, strict=True)
-                if session is None
-            ]
-            if gone:  # expired or evicted: drop their stale index entries now that we saw them
-                await self._redis.zrem(self._index, *gone)
-        return ActivePage([session for session in sessions if session is not None], int(total) - len(gone))
+        return await self._active.page(since, offset, limit)
 
     async def count_active(self, since: float) -> int:
         """How many sessions were active at or after `since`."""
-        await self._ready()
-        # With HISTORY_TTL, a session idle longer than it has expired even if its index entry lingers.
-        lowest = lower_bound(since, self.history_ttl, self._clock)
-        with self._guard("count_active"):
-            return int(await self._redis.zcount(self._index, lowest, "+inf"))
+        return await self._active.count(since)
 
     async def set_persona(self, conversation_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
