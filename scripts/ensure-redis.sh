@@ -8,8 +8,9 @@ answers() { (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && head -c
 answers && exit 0
 if ! command -v redis-server >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "redis-server not found: installing Debian's redis-server" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        # redis-tools (redis-cli) too: the Redis Cluster tests join their servers with `redis-cli --cluster create`.
+        echo "redis-server not found: installing Debian's redis-server and redis-tools" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
     else
         echo "Redis is not running on 127.0.0.1:6379 and redis-server is not installed." >&2
         echo "Install it (e.g. 'sudo apt-get install redis-server') and re-run." >&2

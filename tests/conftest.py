@@ -89,7 +89,41 @@ async def redis_store(redis_prefix: str):
     await store.aclose()
 
 
-@pytest.fixture(params=["sqlite", "fakeredis", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real 3-primary Redis Cluster on loopback ports, started once per run; skipped only without its binaries."""
+    from tests.support.redis_cluster import MissingBinary, RedisCluster
+
+    try:
+        cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    except MissingBinary as exc:
+        pytest.skip(str(exc))
+    yield cluster.start()
+    cluster.stop()
+
+
+@pytest.fixture
+async def cluster_prefix(redis_cluster):
+    """A random key prefix on the test cluster; its keys (on every shard) are deleted afterwards."""
+    prefix = f"nono-test:{uuid.uuid4().hex}:"
+    yield prefix
+    await redis_cluster.delete_prefix(prefix)
+
+
+@pytest.fixture
+async def cluster_store(redis_cluster, cluster_prefix: str):
+    """A RedisStore on the test cluster: its keys spread over every shard."""
+    from nono.core.store.redis_store import RedisStore
+
+    store = RedisStore.from_url(redis_cluster.url, prefix=cluster_prefix, cluster=True)
+    # As start-up does: the client learns the slot map (a few round trips to every primary) and the schema
+    # is checked before the first turn, which tests timing one turn against another do not expect to pay.
+    await store.migrate()
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def store(request):
     """Every store backend, for the contract tests."""
     return request.getfixturevalue(f"{request.param}_store")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nono.core.deliveries import Deliveries
-from nono.core.errors import Busy, EmptyMessage, MessageTooLong, ServiceUnavailable, UserFacingError
+from nono.core.errors import Busy, ServiceUnavailable, UserFacingError
 from nono.core.limits import ChatLimits
 from nono.core.lines import UserLines
 from nono.core.linking import Linker
@@ -22,9 +22,11 @@ from nono.core.personas import Persona, PersonaRegistry
 from nono.core.ratelimit import RateLimiter
 from nono.core.remembering import FactLimits, Facts, require_manager
 from nono.core.reply import Reply
+from nono.core.seats import SharedSeats
 from nono.core.store.base import Store
+from nono.core.store.lines import Admission
 from nono.core.summaries import Summarizer, SummaryLimits
-from nono.core.text import clean_text
+from nono.core.text import accepted_text
 from nono.core.turn_host import TurnHost, TurnTracker
 from nono.core.turns import Turn, TurnListener
 from nono.core.wording import RESTARTING
@@ -54,14 +56,22 @@ class ChatService:
         gate = ModelGate()
         summaries = None
         if limits.memory_summary:
-            summary_limits = SummaryLimits(limits.max_context_messages, limits.num_ctx, limits.memory_summary_tokens)
+            summary_limits = SummaryLimits(
+                limits.max_context_messages, limits.num_ctx, limits.memory_summary_tokens, duty_lease=limits.lock_lease
+            )
             summaries = Summarizer(store, llm, gate, personas, summary_limits, clock)
         self._deliveries = Deliveries(store, clock, lambda: personas.default, lease=limits.turn_lease)
         # One host for every turn: replies reach the service's parts only through it.
         self._host = TurnHost(store, llm, personas, limits, clock, self._tracker, gate, summaries, self._deliveries)
-        self._lines = UserLines()
         per_minute = limits.rate_limit_per_minute
-        self._rate = RateLimiter(per_minute) if per_minute else None
+        self._rate: RateLimiter | None = None
+        self._lines: UserLines | SharedSeats
+        if store.lines is not None:  # several processes share this store: its lines, and its limits, are theirs
+            admission = Admission(per_minute or 0, limits.max_pending_per_user)
+            self._lines = SharedSeats(store.lines, clock, limits.lock_lease, admission)
+        else:
+            self._lines = UserLines()
+            self._rate = RateLimiter(per_minute) if per_minute else None
         self._links = Linker(store, clock)
         fact_limits = FactLimits(limits.memory_max_facts, limits.memory_facts_tokens)
         self._facts = Facts(store, llm, personas, fact_limits, clock, self.resolve)
@@ -144,7 +154,7 @@ class ChatService:
                 if not conversation.private:
                     raise ValueError("a turn in a group conversation needs its speaker")
                 speaker = Speaker.of(conversation.id)
-            text = self._check_text(text)
+            text = accepted_text(text, self.limits.max_message_chars)
             if self._tracker.closing:
                 raise ServiceUnavailable(RESTARTING)
             self._check_line(speaker.person)
@@ -171,6 +181,8 @@ class ChatService:
         if self.summaries is not None:
             await self.summaries.aclose()
         await self._deliveries.aclose()
+        if isinstance(self._lines, SharedSeats):
+            await self._lines.aclose()
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new turns, let running ones finish for `grace` seconds, then stop them.
@@ -202,16 +214,6 @@ class ChatService:
     def remove_listener(self, listener: TurnListener) -> None:
         """Stop calling `listener`; one that was never added is ignored."""
         self._tracker.remove_listener(listener)
-
-    def _check_text(self, text: str) -> str:
-        if not isinstance(text, str) or not text.strip():
-            raise EmptyMessage()
-        text = clean_text(text)
-        if len(text) > self.limits.max_message_chars:
-            raise MessageTooLong(len(text), self.limits.max_message_chars)
-        if not text.strip():
-            raise EmptyMessage()
-        return text
 
     def _check_line(self, person: str) -> None:
         limit = self.limits.max_pending_per_user

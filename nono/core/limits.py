@@ -23,3 +23,6 @@ class ChatLimits:
     memory_max_facts: int = 50
     #: How long this process's claim on its replies in flight lasts unrenewed (TURN_LEASE), in seconds.
     turn_lease: float = 30.0
+    #: How long a turn's seat in a shared line lasts unrenewed (LOCK_LEASE), in seconds: several processes on one
+    #: Redis release a dead one's conversations after this long.
+    lock_lease: float = 30.0

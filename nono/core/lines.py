@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
+
+from nono.core.store.base import Context
+from nono.core.store.lines import Fence, SeatRequest, Waiting
 
 
 class Ticket:
     """A place in one user's line."""
 
-    __slots__ = ("_left", "_lines", "_turn", "key", "owner")
+    __slots__ = ("_left", "_lines", "_turn", "key", "owner")  # (`fence` is a class attribute: always None)
 
     def __init__(self, lines: UserLines, key: str, owner: str) -> None:
         self._lines = lines
@@ -27,6 +31,27 @@ class Ticket:
     async def wait(self) -> None:
         """Return when every earlier ticket of this user has left the line."""
         await asyncio.shield(self._turn)
+
+    # The same face as a shared line's ticket (`seats.SharedTicket`), so a turn need not know which it has:
+    # in one process's line a turn is in line the moment it arrives, and its read needs no seat.
+
+    #: The head of a shared line this turn holds: never, here.
+    fence: Fence | None = None
+
+    async def entered(self) -> None:
+        """In line since `enter`: nothing to wait for."""
+
+    async def admit(self) -> None:
+        """Admitted (or refused) by the service when it was started: nothing to ask."""
+
+    async def seated(self, load: Callable[[SeatRequest | None], Awaitable[Context | Waiting]]) -> Context:
+        """The turn's read: one process's line needs no seat in the store."""
+        context = await load(None)
+        assert isinstance(context, Context), "only a seat waits"
+        return context
+
+    def stored(self) -> None:
+        """The turn's write is done: nothing to free in the store."""
 
     def leave(self) -> None:
         """Give up the place (served or not); wakes the next ticket. Idempotent."""

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from nono.core.errors import ModelUnavailable, NonoError, ServiceUnavailable, UserFacingError
+from nono.core.chunks import ChunkReader, ReadingStopped
+from nono.core.errors import ServiceUnavailable, UserFacingError
 from nono.core.flight import Flight
-from nono.core.llm.base import GenerationOptions, close_stream
-from nono.core.memory import NewMessage, Recall, build_prompt
+from nono.core.llm.base import close_stream
 from nono.core.models import Message
 from nono.core.people import Conversation, Speaker
 from nono.core.personas import Persona
+from nono.core.seats import SharedTicket
+from nono.core.store.base import Context
 from nono.core.store.inflight import Progress
+from nono.core.store.lines import SeatRequest, Waiting
 from nono.core.turn_host import TurnHost
 from nono.core.turns import Turn, TurnRecord
 from nono.core.users import platform_of
@@ -45,7 +49,9 @@ class Reply:
     turn waits, so it reads this one.
     """
 
-    def __init__(self, host: TurnHost, turn: Turn, ticket: Ticket | None, error: UserFacingError | None = None) -> None:
+    def __init__(
+        self, host: TurnHost, turn: Turn, ticket: Ticket | SharedTicket | None, error: UserFacingError | None = None
+    ) -> None:
         self._host = host
         self.turn = turn
         #: Where the turn was stored: the conversation's id, or the linked one it resolved to (set once loaded).
@@ -57,9 +63,7 @@ class Reply:
         self._length = 0  # len(self.text), kept so capping each chunk costs O(1)
         self.persona: Persona | None = None
         self.incomplete = False
-        self._stopping = False
-        self._waiting: asyncio.Task[Any] | None = None  # the reader's task, while it waits for a chunk
-        self._interrupted = False
+        self._reader = ChunkReader()
         self._flight = Flight(host.deliveries, turn.place)
         self._undelivered: float | None = None  # generated, stored once delivery ends: when it was received
 
@@ -86,6 +90,29 @@ class Reply:
         """
         return self._error
 
+    async def entered(self) -> None:
+        """Return once the turn holds its place in line: at once in one process's lines; in a shared line,
+        once its seat is taken (or the turn ended before that). Only needs its iteration to have started.
+
+        An adapter that acknowledges a message (a webhook's 200) waits for this first, so the next
+        message, whichever process it reaches, is behind this one.
+        """
+        if self._ticket is not None:
+            await self._ticket.entered()
+
+    async def admitted(self) -> bool:
+        """Whether the turn may run: False when it was refused (bad input, full line, limits, in any process).
+
+        A caller that acts before the turn runs (a persona switch) asks this first, so that a refused
+        request changes nothing; iterating a refused reply raises the refusal.
+        """
+        if self._error is None and self._ticket is not None:
+            try:
+                await self._ticket.admit()  # the shared limits are decided in the store
+            except UserFacingError as exc:
+                self._error = exc
+        return self._error is None
+
     def __aiter__(self) -> Reply:
         return self
 
@@ -99,7 +126,7 @@ class Reply:
         if self._gen is not None:
             await self._gen.aclose()
         elif self._ticket is not None:
-            self._ticket.leave()
+            await self._leave()
         if self._undelivered is not None:
             log.warning("turn_undelivered", extra={"conversation_id": self.conversation_id})
             await self._settle(delivered=False)
@@ -125,14 +152,19 @@ class Reply:
             await self._save(received_at)
         finally:
             if self._ticket is not None:
-                self._ticket.leave()
+                await self._leave()
+
+    async def _leave(self) -> None:
+        """Give the place in line up; a seat in a shared line is freed in the store before this returns."""
+        assert self._ticket is not None
+        freeing = self._ticket.leave()
+        if freeing is not None:
+            with contextlib.suppress(asyncio.CancelledError):  # the freeing goes on, shielded, if we are cancelled
+                await asyncio.shield(freeing)
 
     def stop(self) -> None:
         """End the reply at its next chunk, or now if it is waiting for one; what was said is kept, marked."""
-        self._stopping = True
-        if self._waiting is not None and not self._interrupted:
-            self._interrupted = True
-            self._waiting.cancel()  # caught in _next, which ends the reply
+        self._reader.stop()
 
     async def __aenter__(self) -> Reply:
         return self
@@ -165,7 +197,7 @@ class Reply:
             raise
         finally:
             if self._ticket is not None and self._undelivered is None:
-                self._ticket.leave()  # a reply still being delivered leaves once it is stored
+                await self._leave()  # a reply still being delivered leaves once it is stored
             record.finished = time.monotonic()
             record.chars = len(self.text)
             self._host.tracker.notify(record)
@@ -175,42 +207,32 @@ class Reply:
         received_at = host.clock()
         limits = host.limits
         flight = self._flight
-        question = self._question(received_at)
-        context = await flight.load(
-            host.store, turn.conversation.id, limits.max_context_messages, question, self.progress
-        )
+        context = await self._load(turn.question(received_at))
         self.conversation_id = context.conversation_id
         self.persona = persona = host.personas.resolve(context.session.persona if context.session else None)
         record.persona = persona.name
-        new = NewMessage(turn.text, turn.speaker.name, turn.quotes)
-        recall = Recall(context.facts, context.summary, limits.memory_facts_tokens, limits.memory_summary_tokens)
-        messages = build_prompt(
-            host.llm, persona, context.messages, new, limits.num_ctx, shared=turn.conversation.shared, recall=recall
-        )
-        options = GenerationOptions(
-            temperature=persona.temperature,
-            max_tokens=persona.max_tokens,
-            top_p=persona.top_p,
-            model=persona.model,
-            num_ctx=host.limits.num_ctx,
-        )
+        messages, options = turn.prompt(host.llm, persona, context, limits)
         finished = stopped = False
         stream = host.llm.stream(messages, options)
         await host.gate.enter()  # a background summary gives the model up first
         try:
             # The chunk loop is written out flat (no generator per concern): every layer costs
             # each chunk of each reply, 100,000 chunks when 1,000 replies stream (bench P4).
-            while (chunk := await self._next(stream)) is not None:
-                if not chunk:
-                    continue
-                if record.first_token is None:
-                    record.first_token = time.monotonic()
-                chunk = self._cap(chunk)
-                self.parts.append(chunk)
-                record.chunks += 1
-                yield chunk
-                if self.incomplete:  # hit MAX_REPLY_CHARS
-                    break
+            reader = self._reader
+            try:
+                while (chunk := await reader.next(stream)) is not None:
+                    if not chunk:
+                        continue
+                    if record.first_token is None:
+                        record.first_token = time.monotonic()
+                    chunk = self._cap(chunk)
+                    self.parts.append(chunk)
+                    record.chunks += 1
+                    yield chunk
+                    if self.incomplete:  # hit MAX_REPLY_CHARS
+                        break
+            except ReadingStopped:
+                self._stopped()
             finished = True
         except (GeneratorExit, asyncio.CancelledError):
             stopped = True  # the reader went away (stop, shutdown): keep what was said, marked
@@ -230,35 +252,16 @@ class Reply:
                 else:
                     await flight.give_up(host.store)
 
-    async def _next(self, stream: AsyncIterator[str]) -> str | None:
-        """The next chunk; None at the end of the stream, or when `stop()` ends the reply.
+    async def _load(self, question: Message) -> Context:
+        """The turn's read; in a shared line, once the turn's seat reaches the head."""
+        host, flight, ticket = self._host, self._flight, self._ticket
+        assert ticket is not None  # a refused reply never reads
+        conversation_id, window = self.turn.conversation.id, host.limits.max_context_messages
 
-        Unexpected failures of the backend become ModelUnavailable here, once, at this boundary.
-        """
-        if self._stopping:
-            self._stopped()
-            return None
-        # stop() may cancel this wait, and only this wait, never the reader's own code. This is
-        # asyncio.timeout's trick without a scope object per chunk, which cost a third of the
-        # core's time per chunk with 1,000 replies streaming (bench P4).
-        task = self._waiting = asyncio.current_task()
-        assert task is not None
-        cancelling = task.cancelling()
-        try:
-            return await anext(stream, None)
-        except asyncio.CancelledError:
-            # Ours if stop() cancelled and nobody else did (a shutdown's cancel still propagates).
-            if self._interrupted and task.uncancel() <= cancelling:
-                self._stopped()
-                return None
-            raise
-        except NonoError:
-            raise
-        except Exception as exc:
-            log.exception("llm_stream_failed")
-            raise ModelUnavailable() from exc
-        finally:
-            self._waiting = None
+        def load(seat: SeatRequest | None) -> Awaitable[Context | Waiting]:
+            return flight.load(host.store, conversation_id, window, question, self.progress, seat)
+
+        return await ticket.seated(load)
 
     def _stopped(self) -> None:
         """End the reply as incomplete; with nothing said yet, tell the user why instead."""
@@ -274,10 +277,6 @@ class Reply:
         self._length += len(chunk)
         return chunk
 
-    def _question(self, received_at: float) -> Message:
-        turn = self.turn
-        return Message("user", turn.text, received_at, turn.metadata, None, turn.speaker.person, turn.speaker.name)
-
     async def _save(self, received_at: float) -> None:
         """Store the user's message and the reply together."""
         host, persona = self._host, self.persona
@@ -285,10 +284,15 @@ class Reply:
         now = host.clock()
         meta = {"incomplete": True} if self.incomplete else {}
         answer = Message("assistant", self.text, now, {"persona": persona.name, **meta})
-        messages = [self._question(received_at), answer]
-        session = await self._flight.store_turn(host.store, self.conversation_id, persona.name, messages, now)
-        if session is None:  # another process resolved this reply while this one stalled
+        messages = [self.turn.question(received_at), answer]
+        ticket = self._ticket
+        assert ticket is not None  # only a turn that read stores
+        session = await self._flight.store_turn(
+            host.store, self.conversation_id, persona.name, messages, now, ticket.fence
+        )
+        if session is None:  # another process resolved this reply, or took the line, while this one stalled
             return
+        ticket.stored()  # the write freed the seat, if the line is the store's
         if host.summaries is not None and session.message_count > host.limits.max_context_messages:
             host.summaries.schedule(self.conversation_id)  # messages left the window: condense them, later
         about = {"conversation_id": self.conversation_id, "user_id": self.user_id, "persona": persona.name}

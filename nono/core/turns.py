@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from nono.core.memory import Quote
+from nono.core.llm.base import LLM, ChatMessage, GenerationOptions
+from nono.core.memory import NewMessage, Quote, Recall, build_prompt
+from nono.core.models import Message
 from nono.core.people import Conversation, Speaker
+from nono.core.personas import Persona
+from nono.core.store.base import Context
+
+if TYPE_CHECKING:
+    from nono.core.turn_host import TurnLimits
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,25 @@ class Turn:
     #: Where an adapter shows the reply (its own note: chat, thread, the message answered). When set,
     #: the reply is recorded in flight, and stored only once the adapter says how delivery ended.
     place: Mapping[str, Any] | None = None
+
+    def question(self, received_at: float) -> Message:
+        """What the person said, as stored (with who said it)."""
+        speaker = self.speaker
+        return Message("user", self.text, received_at, self.metadata, None, speaker.person, speaker.name)
+
+    def prompt(
+        self, llm: LLM, persona: Persona, context: Context, limits: TurnLimits
+    ) -> tuple[list[ChatMessage], GenerationOptions]:
+        """The prompt and generation options of this turn, read `context`, answered by `persona`."""
+        new = NewMessage(self.text, self.speaker.name, self.quotes)
+        recall = Recall(context.facts, context.summary, limits.memory_facts_tokens, limits.memory_summary_tokens)
+        shared = self.conversation.shared
+        messages = build_prompt(llm, persona, context.messages, new, limits.num_ctx, shared=shared, recall=recall)
+        options = GenerationOptions(
+            temperature=persona.temperature, max_tokens=persona.max_tokens, top_p=persona.top_p,
+            model=persona.model, num_ctx=limits.num_ctx,
+        )  # fmt: skip
+        return messages, options
 
 
 @dataclass

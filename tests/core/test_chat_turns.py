@@ -183,6 +183,8 @@ async def test_reply_capped_at_max_reply_chars_is_marked_incomplete(sqlite_store
 class _DownStore:
     """A store whose server is gone: every call raises the store error contract."""
 
+    lines = None  # one process's store (the shared lines fail the same way: tests/core/test_shared_lines.py)
+
     def __getattr__(self, name):
         async def fail(*args, **kwargs):
             raise StoreUnavailable()

@@ -40,7 +40,9 @@ async def test_one_users_slow_generation_never_blocks_another_user(store, regist
     llm.enqueue("B's answer")
 
     a = asyncio.create_task(chat.reply("telegram:a", "long question"))
-    await asyncio.sleep(0.01)  # A is now generating and held open
+    async with asyncio.timeout(5):
+        while not llm.history:  # A is now generating and held open
+            await asyncio.sleep(0.001)
     b = await asyncio.wait_for(chat.reply("telegram:b", "quick question"), timeout=5)
 
     assert b.text == "B's answer" and not a.done()

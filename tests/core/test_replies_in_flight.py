@@ -29,6 +29,7 @@ class CountingStore:
         self._store = store
         self.calls: list[str] = []
         self.inflight = _Counted(store.inflight, self.calls)
+        self.lines = store.lines and _Counted(store.lines, self.calls)
 
     def __getattr__(self, name: str) -> Any:
         return _Counted(self._store, self.calls).__getattr__(name)

@@ -252,11 +252,11 @@ async def test_concurrent_turns_of_one_user_never_interleave(store: Store):
     assert (await store.get_session(ALICE)).message_count == 40
 
 
-@pytest.fixture(params=["sqlite", "fakeredis", "redis"])
+@pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def ttl_backend(request) -> tuple[str, str]:
-    """Backend name and key prefix; for real Redis the conftest prefix deletes our keys afterwards."""
-    if request.param == "redis":
-        return "redis", request.getfixturevalue("redis_prefix")
+    """Backend name and key prefix; for real Redis (and the cluster) the conftest prefix deletes our keys afterwards."""
+    if request.param in ("redis", "cluster"):
+        return request.param, request.getfixturevalue(f"{request.param}_prefix")
     return request.param, f"test:{uuid.uuid4().hex}:"
 
 
@@ -264,7 +264,9 @@ OpenStore = Callable[..., Store]
 
 
 @pytest.fixture
-async def open_ttl_store(ttl_backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[OpenStore]:
+async def open_ttl_store(
+    ttl_backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenStore]:
     """`open_ttl_store(history_ttl, clock=...)`: a store of each backend; all are closed afterwards."""
     kind, prefix = ttl_backend
     opened: list[Store] = []
@@ -277,6 +279,9 @@ async def open_ttl_store(ttl_backend: tuple[str, str], tmp_path: Path) -> AsyncI
             import fakeredis
 
             store = RedisStore(fakeredis.FakeAsyncRedis(), prefix=prefix, history_ttl=history_ttl, clock=clock)
+        elif kind == "cluster":
+            url = request.getfixturevalue("redis_cluster").url
+            store = RedisStore.from_url(url, prefix=prefix, history_ttl=history_ttl, clock=clock, cluster=True)
         else:
             url = os.environ.get("NONO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
             store = RedisStore.from_url(url, prefix=prefix, history_ttl=history_ttl, clock=clock)

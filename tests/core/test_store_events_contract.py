@@ -27,16 +27,18 @@ UPDATE = "telegram:update:123456:1001"
 OpenStore = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite", "fakeredis", "redis"])
+@pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Backend name and key prefix; for real Redis the conftest prefix skips without Redis and deletes our keys."""
-    if request.param == "redis":
-        return "redis", request.getfixturevalue("redis_prefix")
+    """Backend name and key prefix; for real Redis (and the cluster) the conftest prefix deletes our keys."""
+    if request.param in ("redis", "cluster"):
+        return request.param, request.getfixturevalue(f"{request.param}_prefix")
     return request.param, f"test:{uuid.uuid4().hex}:"
 
 
 @pytest.fixture
-async def open_store(backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[OpenStore]:
+async def open_store(
+    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenStore]:
     """`open_store()`: a new store of each backend over the same data each call; all closed afterwards."""
     import fakeredis
 
@@ -50,6 +52,8 @@ async def open_store(backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[
             store = SQLiteStore(tmp_path / "events.sqlite3")
         elif kind == "fakeredis":
             store = RedisStore(fakeredis.FakeAsyncRedis(server=server), prefix=prefix)
+        elif kind == "cluster":
+            store = RedisStore.from_url(request.getfixturevalue("redis_cluster").url, prefix=prefix, cluster=True)
         else:
             store = RedisStore.from_url(REDIS_URL, prefix=prefix)
         opened.append(store)

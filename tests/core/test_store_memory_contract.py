@@ -82,7 +82,7 @@ async def test_load_context_carries_the_summary_and_the_facts_and_follows_a_link
     assert [m.content for m in context.messages] == ["question 2", "answer 2"]
     assert context.summary == summary and context.summary.revision == 1
     assert context.facts == tuple(notes)
-    assert (await store.load_context(ALICE, 0))[3:] == (summary, tuple(notes))
+    assert (await store.load_context(ALICE, 0))[3:5] == (summary, tuple(notes))
     assert await store.get_summary(ALICE) == summary
     assert await store.facts(ALICE) == notes
 
@@ -183,7 +183,7 @@ async def test_clear_forgets_the_summary_and_the_facts(store: Store):
     assert await store.clear(ALICE) is True
     assert await store.get_summary(ALICE) is None
     assert await store.facts(ALICE) == []
-    assert (await store.load_context(ALICE, 20))[3:] == (None, ())
+    assert (await store.load_context(ALICE, 20))[3:5] == (None, ())
     assert await store.clear(ALICE) is False
 
     await store.touch(ALICE, "assistant", 2000.0)  # a new session finds nothing of the old memory
@@ -326,7 +326,7 @@ async def test_summaries_and_facts_expire_with_their_conversation(ttl_store: Sto
 
     assert await ttl_store.get_summary(BOB) is None
     assert await ttl_store.facts(BOB) == []
-    assert (await ttl_store.load_context(BOB, 20))[3:] == (None, ())
+    assert (await ttl_store.load_context(BOB, 20))[3:5] == (None, ())
     for who, notes in ((ALICE, ["k1"]), ("telegram:3", ["k1", "k2"])):
         context = await ttl_store.load_context(who, 20)
         assert context.summary is not None and context.summary.revision == 1

@@ -111,6 +111,7 @@ class FakeOllama:
         self.problems: list[str] = []
         self.url = ""
         self._scripts: deque[ChatScript] = deque()
+        self._echo: float | None = None
         self._closing = asyncio.Event()
 
     def enqueue(
@@ -123,6 +124,13 @@ class FakeOllama:
     ) -> None:
         """Script the reply to the next /api/chat request."""
         self._scripts.append(ChatScript(list(chunks), delay, end, error))
+
+    def echo(self, delay: float = 0.0) -> None:
+        """From now on, answer every unscripted request with `re: <its last message>`, after `delay` s.
+
+        For many processes sharing one model, where who asks first is the point of the test.
+        """
+        self._echo = delay
 
     @property
     def pending(self) -> int:
@@ -217,6 +225,9 @@ class FakeOllama:
         model = self._model(body, chat=True)
         if not body.get("messages"):  # Ollama only loads the model and says so
             return web.json_response(_line(model, "", done=True, reason="load"))
+        if not self._scripts and self._echo is not None:
+            last = str(body["messages"][-1].get("content", ""))
+            self._scripts.append(ChatScript([f"re: {last}"], self._echo, "done", RUNNER_ERROR))
         if not self._scripts:
             self.problems.append(f"no reply scripted for chat request {body!r}")
             raise _Refused(500, "fake ollama: no reply scripted for this request")

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from nono.bot.settings import Settings
@@ -46,6 +47,30 @@ async def start_nono(tmp_path: Path, env: dict[str, str], *args: str, patch: str
         *nono_command(*args, patch=patch), cwd=tmp_path, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+
+
+async def start_logged(tmp_path: Path, env: dict[str, str], log: Path, *args: str) -> asyncio.subprocess.Process:
+    """`nono ARGS` (`run` by default) writing everything it prints to `log`."""
+    with log.open("ab") as output:  # the child keeps its own handle; no pipe to drain
+        return await asyncio.create_subprocess_exec(
+            *nono_command(*(args or ("run",))), cwd=tmp_path, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
+        )  # fmt: skip
+
+
+async def healthy(http: aiohttp.ClientSession, url: str, log: Path, timeout: float = 30) -> None:
+    """Wait until the sidecar at `url` answers /health; fail with its output when it never does."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    async with http.get(f"{url}/health") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"the sidecar never listened:\n{log.read_text()}")
 
 
 @dataclass(frozen=True)

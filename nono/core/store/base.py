@@ -13,7 +13,10 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from nono.core.errors import ConfigError
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store.duties import Duties
 from nono.core.store.inflight import InFlight, InFlightStore, Settles
+from nono.core.store.leads import Leads
+from nono.core.store.lines import Fence, SeatRequest, SharedLines, Waiting
 
 #: The layout this code reads and writes. 0: one session per user id (before conversations and links);
 #: 1: conversations, speakers, links; 2: summaries and remembered facts; 3: replies in flight.
@@ -102,6 +105,8 @@ class Context(NamedTuple):
     conversation_id: str
     summary: Summary | None = None
     facts: tuple[Fact, ...] = ()
+    #: The head of the conversation's shared line this turn holds (None without shared lines).
+    fence: Fence | None = None
 
 
 @dataclass(frozen=True)
@@ -140,14 +145,29 @@ class Store(Protocol):
     def inflight(self) -> InFlightStore:
         """Replies in flight: leases, progress, and the sweep after a crash."""
 
+    @property
+    def duties(self) -> Duties:
+        """Short claims on background duties (a conversation's summary): one holder across processes."""
+
+    @property
+    def leads(self) -> Leads:
+        """Leader leases: which process does a duty that must run once (Telegram polling)."""
+
+    @property
+    def lines(self) -> SharedLines | None:
+        """The conversations' lines shared by every process on this store; None when one process uses it."""
+
     async def load_context(
-        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
-    ) -> Context:
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0,
+        seat: SeatRequest | None = None,
+    ) -> Context | Waiting:  # fmt: skip
         """The session, the newest `limit` messages, the summary and the facts, following a person's link.
 
         One read: a turn costs one round trip here however much it remembers. With `begin`, the same
         step records that reply in flight (for the conversation the link led to) and extends its
-        owner's lease to `lease_until`.
+        owner's lease to `lease_until`. With `seat` (only a store with `lines`), the same step takes
+        the seat (and admits it, raising RateLimited or Busy) and reads only when the seat is at the
+        head; otherwise it returns Waiting. SeatLost when a seat not entering is no longer in line.
         """
 
     async def get_session(self, conversation_id: str) -> Session | None:
@@ -166,13 +186,15 @@ class Store(Protocol):
 
     async def append_turn(
         self, conversation_id: str, persona: str, messages: list[Message], now: float,
-        settles: Settles | None = None,
+        settles: Settles | None = None, fence: Fence | None = None,
     ) -> Session:  # fmt: skip
         """Atomically append `messages` and update the session (created with `persona` if missing).
 
         Either every message is stored and the counters updated, or nothing is. `settles` names a
         reply in flight whose record goes in the same step; if its record is gone or has another
-        owner, nothing is stored and ReplyTakenOver is raised.
+        owner, nothing is stored and ReplyTakenOver is raised. `fence` (the head of the shared line
+        the turn held) frees the head in the same step; if it is no longer the head's, nothing is
+        stored and StaleFence is raised.
         """
 
     async def history(self, conversation_id: str, limit: int, before: int | None = None) -> list[Message]:

@@ -138,7 +138,6 @@ def ttl_ms(history_ttl: float | None) -> int | None:
     return None if history_ttl is None else max(1, round(history_ttl * 1000))
 
 
-def expiry(ttl: int | None, history_ttl: float | None, now: float) -> list[str]:
-    """The TTL and pruning arguments of the scripts that mark a session active: the TTL in ms ('' for none),
-    and the exclusive index score below which entries belong to expired sessions ('' for none)."""
-    return ["" if ttl is None else str(ttl), "" if history_ttl is None else f"({now - history_ttl!r}"]
+def ttl_arg(ttl: int | None) -> str:
+    """The TTL argument of the scripts that mark a session active: in ms, '' for none."""
+    return "" if ttl is None else str(ttl)

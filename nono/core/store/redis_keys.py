@@ -2,6 +2,8 @@
 
 The braces are Redis Cluster hash tags: one conversation's keys, and a person's link record next to
 their private conversation (a person's id is their private conversation's id), live on one shard.
+The few keys that span conversations (`conversations:active`, `inflight:turns`, `inflight:leases`,
+`schema_version`, tokens) carry no tag: no script or transaction ever names them with a conversation's.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ class RedisKeys:
     def person(self, person: str) -> str:
         return f"{self.prefix}person:{{{person}}}"
 
+    def line(self, conversation_id: str) -> str:
+        """The conversation's shared line: seat tickets in arrival order (see `redis_lines`)."""
+        return f"{self.prefix}conv:{{{conversation_id}}}:line"
+
+    def seats(self, conversation_id: str) -> str:
+        """Each seat's lease end, the head's ticket and fencing token, the last token given."""
+        return f"{self.prefix}conv:{{{conversation_id}}}:seats"
+
+    def rate(self, person: str) -> str:
+        """The person's accepted messages of the last minute (RATE_LIMIT_PER_MINUTE, across processes)."""
+        return f"{self.prefix}person:{{{person}}}:rate"
+
+    def pending(self, person: str) -> str:
+        """The person's seats in any line, by lease end (MAX_PENDING_PER_USER, across processes)."""
+        return f"{self.prefix}person:{{{person}}}:pending"
+
     def token(self, key: str) -> str:
         return f"{self.prefix}token:{key}"
 
@@ -62,20 +80,28 @@ class RedisKeys:
         """A platform event already seen (`telegram:update:…`, `discord:message:…`), kept for the replay window."""
         return f"{self.prefix}event:{{{event}}}"
 
+    def lead(self, name: str) -> str:
+        """A leader lease (`telegram:poll`): its holder's id, expiring with the lease (`redis_leads`)."""
+        return f"{self.prefix}lead:{name}"
+
     @property
     def index(self) -> str:
         """The conversations scored by last activity."""
         return f"{self.prefix}conversations:active"
 
-    @property
-    def inflight(self) -> str:
-        """Replies in flight: per turn id its record, `<id>:owner` and `<id>:progress` (see `inflight`)."""
-        return f"{self.prefix}inflight"
+    def inflight(self, conversation_id: str) -> str:
+        """The conversation's replies in flight: per turn id its record, `<id>:owner`, `<id>:progress`."""
+        return f"{self.prefix}conv:{{{conversation_id}}}:inflight"
 
     @property
-    def owners(self) -> str:
-        """The lease of each process owning replies in flight (owner → epoch seconds)."""
-        return f"{self.prefix}inflight:owners"
+    def turns(self) -> str:
+        """Every reply in flight: turn id → when it began and its conversation (`redis_inflight`'s sweep index)."""
+        return f"{self.prefix}inflight:turns"
+
+    @property
+    def leases(self) -> str:
+        """The lease end of each process owning replies in flight (a sorted set: owner by epoch seconds)."""
+        return f"{self.prefix}inflight:leases"
 
     @property
     def version(self) -> str:
@@ -100,6 +126,18 @@ class RedisKeys:
     @property
     def legacy_index(self) -> str:
         return f"{self.prefix}sessions:active"
+
+    # -- replies in flight before Redis Cluster, read only by `redis_inflight` -------------------
+
+    @property
+    def legacy_inflight(self) -> str:
+        """Every reply in flight in one hash (a conversation's record now lives under its hash tag)."""
+        return f"{self.prefix}inflight"
+
+    @property
+    def legacy_owners(self) -> str:
+        """Owners' leases as a hash (owner → epoch seconds)."""
+        return f"{self.prefix}inflight:owners"
 
 
 def _glob_escaped(text: str) -> str:

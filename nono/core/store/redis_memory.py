@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar, cast
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from nono.core.store import redis_codec as codec
@@ -31,10 +30,12 @@ class RedisMemory:
     """Summaries and facts on the store's client and guard; every verb follows the store's `ready` first."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: RedisKeys, guard: OutageGuard, ready: Callable[[], Awaitable[None]], *,
-        history_ttl: float | None = None, clock: Callable[[], float] = time.time,
+        self, client: Any, keys: RedisKeys, guard: OutageGuard, ready: Callable[[], Awaitable[None]], *,
+        mark: Callable[[Any, str, float], None], history_ttl: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self._redis = client
+        self._mark = mark  # queues the active index's entry (`RedisActive.queue_mark`)
         self._keys = keys
         self._guard = guard
         self._ready = ready
@@ -65,14 +66,19 @@ class RedisMemory:
             return codec.facts_of(await self._redis.lrange(self._keys.facts(conversation_id), 0, -1))
 
     async def add_fact(self, conversation_id: str, fact: Fact, persona: str, now: float, max_facts: int) -> bool:
-        """Append `fact` unless `max_facts` are held, creating or marking the session active; one script."""
+        """Append `fact` unless `max_facts` are held, creating or marking the session active; one script,
+        then the active index (on another shard of a cluster) when the fact was added."""
         await self._ready()
-        keys = [*self._keys.everything(conversation_id), self._keys.index]
-        expiry = codec.expiry(self._ttl_ms, self._history_ttl, now)
-        stamp = repr(float(now))
-        args: list[str | int] = [conversation_id, persona, stamp, "0", *expiry, max_facts, codec.fact_value(fact)]
+        keys = list(self._keys.everything(conversation_id))
+        stamp, ttl = repr(float(now)), codec.ttl_arg(self._ttl_ms)
+        args: list[str | int] = [conversation_id, persona, stamp, "0", ttl, max_facts, codec.fact_value(fact)]
         with self._guard("add_fact"):
-            return bool(await self._add_fact(keys=keys, args=args))
+            if not await self._add_fact(keys=keys, args=args):
+                return False
+            async with self._redis.pipeline(transaction=False) as pipe:
+                self._mark(pipe, conversation_id, now)
+                await pipe.execute()
+        return True
 
     async def delete_facts(self, conversation_id: str, ids: Collection[str] | None = None) -> int:
         """Remove the facts with these ids (all when None); how many went. The key keeps its TTL."""
@@ -108,7 +114,8 @@ class RedisMemory:
             erased = Erased(len(items) - len(kept), len(noted) - len(kept_facts))
             if not any(erased):
                 return erased
-            stored, live = await pipe.get(summary), await pipe.exists(session)
+            # HLEN, not EXISTS: redis-py's cluster transaction drops EXISTS between WATCH and MULTI.
+            stored, live = await pipe.get(summary), await pipe.hlen(session)
             pipe.multi()  # type: ignore[no-untyped-call]
             if erased.messages:  # a message's seq is its list position: rewriting the list renumbers
                 pipe.delete(history)
@@ -137,8 +144,8 @@ class RedisMemory:
             async for raw in self._redis.scan_iter(match=self._keys.conversations, count=CHUNK):
                 key = codec.text(raw)
                 conversation_id = self._keys.conversation_of(key)
-                if conversation_id in found:
-                    continue
+                if conversation_id in found or key not in self._keys.everything(conversation_id):
+                    continue  # its line, seats and replies in flight hold nothing of anyone's: not data
                 named = conversation_id == person or (
                     conversation_id.startswith(f"{platform}:") and conversation_id.endswith(f":person:{user}")
                 )

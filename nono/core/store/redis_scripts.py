@@ -7,26 +7,30 @@ pipelined commands to one call (bench P7). A script runs atomically, like MULTI/
 
 They are plain EVAL scripts (no `#!lua` flags line, which Redis 6 and fakeredis refuse), so Redis
 checks memory per write command as it always did: the read-only ones still run when Redis is full.
+
+Each script touches the keys of one conversation only, all named in KEYS and sharing its hash tag,
+so on a Redis Cluster it runs on the one shard that holds them. What spans conversations (the
+`conversations:active` index, the sweep index and leases of replies in flight) is written by plain
+commands sent in the same pipeline as the script (`redis_batch`): still one round trip on one Redis.
 """
 
 from __future__ import annotations
 
-#: KEYS: session, history, metadata, summary, facts, person, in-flight replies, owners' leases. ARGV: how
-#: many of the newest messages (0: none), the id, then to record a reply in flight (else '' alone): its
-#: turn id, record (JSON), owner, lease end and progress (JSON); the lease only ever grows. Returns
-#: {session hash, metadata hash, history length, messages, summary (nil when none), facts}; hashes as
-#: flat field/value lists. The summary and facts are read only with a live session.
-#: When the id is a person linked to another conversation, returns {that conversation's id} alone:
-#: its keys hash to another slot, so the caller asks again with it.
+#: KEYS (one hash tag, the conversation's): [1] session, [2] history, [3] metadata, [4] summary, [5] facts,
+#: [6] person (the link record of the id), [7] the conversation's replies in flight.
+#: ARGV: [1] how many of the newest messages (0: none), [2] the conversation id, then to record a reply
+#: in flight (else '' alone): [3] its turn id, [4] record (JSON), [5] owner, [6] progress (JSON). The
+#: owner's lease and the sweep index are written beside it (`redis_inflight.RedisInFlight.begin`).
+#: Returns {session hash, metadata hash, history length, messages, summary (nil when none), facts};
+#: hashes as flat field/value lists. The summary and facts are read only with a live session.
+#: When the id is a person linked to another conversation, returns {that conversation's id} alone
+#: (nothing recorded): its keys hash to another slot, so the caller asks again with it.
 LOAD_CONTEXT = """
 local linked = redis.call('HGET', KEYS[6], 'conversation')
 if linked and linked ~= ARGV[2] then return {linked} end
 if ARGV[3] ~= '' then
   local turn = ARGV[3]
-  redis.call('HSET', KEYS[7], turn, ARGV[4], turn .. ':owner', ARGV[5], turn .. ':progress', ARGV[7])
-  if tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[8], ARGV[5]) or '0') then
-    redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
-  end
+  redis.call('HSET', KEYS[7], turn, ARGV[4], turn .. ':owner', ARGV[5], turn .. ':progress', ARGV[6])
 end
 local session = redis.call('HGETALL', KEYS[1])
 local summary, facts = false, {}
@@ -53,12 +57,13 @@ return {start, redis.call('LRANGE', KEYS[1], start, stop - 1)}
 """
 
 #: The session upsert every write ends with, shared by the scripts below (a local function each).
-#: KEYS: session, history, metadata, summary, facts, index. ARGV[1..6]: conversation id, persona, now,
-#: persona wins ('1'/'0'), TTL in ms ('' for none), exclusive index score below which entries expired.
-#: Every key of the conversation gets the TTL, so its summary and facts expire with its history.
+#: KEYS[1..5]: session, history, metadata, summary, facts. ARGV[1..5]: conversation id, persona, now,
+#: persona wins ('1'/'0'), TTL in ms ('' for none). Every key of the conversation gets the TTL, so its
+#: summary and facts expire with its history. The `conversations:active` index spans every conversation
+#: (every shard): the caller writes it beside the script (`redis_active.queue_mark`).
 _MARK_ACTIVE = """
 local function mark_active(added)
-  local session, index, now = KEYS[1], KEYS[6], ARGV[3]
+  local session, now = KEYS[1], ARGV[3]
   redis.call('HSETNX', session, 'created_at', now)
   if ARGV[4] == '1' then
     redis.call('HSET', session, 'persona', ARGV[2])
@@ -67,44 +72,43 @@ local function mark_active(added)
   end
   redis.call('HSET', session, 'conversation_id', ARGV[1], 'last_activity', now)
   redis.call('HINCRBY', session, 'message_count', added)
-  redis.call('ZADD', index, now, ARGV[1])
   if ARGV[5] ~= '' then
     for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
-    -- Entries idle longer than the TTL belong to expired sessions: prune them cheaply here.
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', ARGV[6])
   end
 end
 """
 
-#: Append messages, merge metadata, mark the session active, settle a reply in flight. KEYS and ARGV[1..6]
-#: as `_MARK_ACTIVE`'s, then KEYS[7] the in-flight replies; ARGV: the turn id of the reply in flight the
-#: messages settle ('' for none) and its owner, the number of metadata fields N, N field/value pairs, then
-#: the messages to append (JSON). Returns {session hash, metadata hash} as written, or nil (nothing written)
+#: Append messages, merge metadata, mark the session active, settle a reply in flight.
+#: KEYS (one hash tag, the conversation's): [1..5] as `_MARK_ACTIVE`'s, [6] the conversation's replies in flight.
+#: ARGV: [1..5] as `_MARK_ACTIVE`'s, [6] the turn id of the reply in flight the messages settle ('' for
+#: none), [7] its owner, [8] the number of metadata fields N, [9 .. 8+2N] N field/value pairs, then the
+#: messages to append (JSON). Returns {session hash, metadata hash} as written, or nil (nothing written)
 #: when the reply's record is gone or has another owner.
 ACTIVITY = (
     _MARK_ACTIVE
     + """
-if ARGV[7] ~= '' then
-  if redis.call('HGET', KEYS[7], ARGV[7] .. ':owner') ~= ARGV[8] then return false end
-  redis.call('HDEL', KEYS[7], ARGV[7], ARGV[7] .. ':owner', ARGV[7] .. ':progress')
+if ARGV[6] ~= '' then
+  if redis.call('HGET', KEYS[6], ARGV[6] .. ':owner') ~= ARGV[7] then return false end
+  redis.call('HDEL', KEYS[6], ARGV[6], ARGV[6] .. ':owner', ARGV[6] .. ':progress')
 end
-local fields = tonumber(ARGV[9])
-local first = 10 + 2 * fields
+local fields = tonumber(ARGV[8])
+local first = 9 + 2 * fields
 local added = #ARGV - first + 1
 if added > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, first)) end
-if fields > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 10, first - 1)) end
+if fields > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 9, first - 1)) end
 mark_active(added)
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """
 )
 
-#: Remember a fact unless the conversation is full. KEYS and ARGV[1..6] as `_MARK_ACTIVE`'s, then the
-#: most facts a conversation holds and the fact (JSON). Returns 1 when added, 0 when full (nothing changed).
+#: Remember a fact unless the conversation is full. KEYS and ARGV[1..5] as `_MARK_ACTIVE`'s, then ARGV[6]
+#: the most facts a conversation holds and ARGV[7] the fact (JSON). Returns 1 when added, 0 when full
+#: (nothing changed).
 ADD_FACT = (
     _MARK_ACTIVE
     + """
-if redis.call('LLEN', KEYS[5]) >= tonumber(ARGV[7]) then return 0 end
-redis.call('RPUSH', KEYS[5], ARGV[8])
+if redis.call('LLEN', KEYS[5]) >= tonumber(ARGV[6]) then return 0 end
+redis.call('RPUSH', KEYS[5], ARGV[7])
 mark_active(0)
 return 1
 """
@@ -129,7 +133,8 @@ return 1
 """
 
 #: A page of active sessions and the total. Keys are built from the ids found in the index, so
-#: this needs the conversations' keys and the index on one server: true of a single Redis (with replicas).
+#: this needs the conversations' keys and the index on one server: true of a single Redis (with replicas),
+#: never of a cluster, where `redis_active` reads the index, then the sessions, with two pipelines.
 #: KEYS: the index. ARGV: lowest score, offset, limit, then what surrounds a conversation id in its
 #: session key and in its metadata key.
 #: Returns {total, {{conversation id, {persona, created_at, last_activity, message_count}, metadata hash}, ...}}.
@@ -149,4 +154,9 @@ TAKE = """
 local value = redis.call('GET', KEYS[1])
 if value then redis.call('DEL', KEYS[1]) end
 return value
+"""
+
+#: Forget a conversation at once. KEYS: session, history, metadata, summary, facts. Returns how many existed.
+CLEAR = """
+return redis.call('DEL', unpack(KEYS))
 """

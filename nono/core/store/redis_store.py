@@ -3,56 +3,66 @@
 Keys (under the prefix): `conv:{id}` (hash: conversation_id, persona, created_at, last_activity,
 message_count), `conv:{id}:history` (JSON messages, oldest first: a position is a `seq`), `conv:{id}:metadata`
 (one JSON value per field: merging is a plain HSET), `conv:{id}:summary` and `conv:{id}:facts` (`redis_memory`),
-`conversations:active` (ids by last activity), `person:{id}` (a link), `token:{key}` (with a TTL), `event:{id}`
-(`redis_events`), `inflight` and `inflight:owners` (`redis_inflight`), `schema_version`. Braces are Redis Cluster
-hash tags: one conversation's keys, and a person's record next to their private conversation, share a shard.
+`conv:{id}:inflight` (its replies in flight), `conversations:active` (ids by last activity), `person:{id}` (a
+link), `token:{key}` (with a TTL), `event:{id}` (`redis_events`), `inflight:turns` and `inflight:leases`
+(`redis_inflight`), `schema_version`. Braces are Redis Cluster hash tags: one conversation's keys, and a person's
+record next to their private conversation, share a slot, so every script and transaction touches one slot and
+the store runs unchanged on a cluster (`from_url(cluster=True)`); what spans conversations is written beside.
 A turn costs two round trips, `load_context` (which also records a reply in flight) and `append_turn` (which
-settles it), each one Lua script (`redis_scripts`; a linked person's costs one more); a page is one more.
+settles it), each one Lua script and the index commands pipelined with it (`redis_batch`; a linked person's
+costs one more); a page is one more.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Collection
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from nono.core.errors import StoreUnavailable
 from nono.core.models import ActivePage, Message, Session
+from nono.core.store import redis_clients, redis_lines
 from nono.core.store import redis_codec as codec
 from nono.core.store import redis_scripts as scripts
 from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
 from nono.core.store.common import OutageGuard
-from nono.core.store.inflight import InFlight, InFlightStore, ReplyTakenOver, Settles
+from nono.core.store.duties import Duties
+from nono.core.store.inflight import InFlight, InFlightStore, Settles
+from nono.core.store.leads import Leads
+from nono.core.store.lines import Fence, SeatRequest, Waiting
 from nono.core.store.redis_active import RedisActive
+from nono.core.store.redis_batch import evalsha
 from nono.core.store.redis_durability import durability_warnings
+from nono.core.store.redis_duties import RedisDuties
 from nono.core.store.redis_events import RedisEvents
-from nono.core.store.redis_inflight import RedisInFlight, begin_args
+from nono.core.store.redis_inflight import RedisInFlight
 from nono.core.store.redis_keys import RedisKeys
+from nono.core.store.redis_leads import RedisLeads
+from nono.core.store.redis_lines import RedisLines
 from nono.core.store.redis_links import RedisLinks
 from nono.core.store.redis_memory import RedisMemory
-from nono.core.store.redis_migration import migrate
+from nono.core.store.redis_migration import MIGRATION_WAIT, READY_WAIT, migrate
+from nono.core.store.redis_turns import RedisTurns
 
 log = logging.getLogger(__name__)
-
-#: Connections per process; more concurrent store calls wait (up to 5 s) for one to be free.
-MAX_CONNECTIONS = 64
 
 
 class RedisStore:
     """Conversations, histories, links and tokens in Redis (redis-py asyncio). The store owns and closes `client`."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str = "nono:", history_ttl: float | None = None, *,
-        clock: Callable[[], float] = time.time,
+        self, client: Any, prefix: str = "nono:", history_ttl: float | None = None, *,
+        clock: Callable[[], float] = time.time, shared_lines: bool = True,
     ) -> None:  # fmt: skip
+        """`client`: a redis-py asyncio `Redis`, or a `RedisCluster` (then every shard is a part of the store).
+
+        `shared_lines=False` leaves turn order and limits to the one process using the store (`lines` is None)."""
         self._redis = client
+        self._cluster = isinstance(client, RedisCluster)
         self._keys = keys = RedisKeys(prefix)
         self.history_ttl = history_ttl
         self._clock = clock
@@ -61,67 +71,60 @@ class RedisStore:
         # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
         self._guard = OutageGuard(log, "redis", (RedisError, OSError))
         self._links = RedisLinks(client, keys, self._guard, ttl_ms=self._ttl_ms, clock=clock)
-        self._memory = RedisMemory(client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock)
-        self._active = RedisActive(client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock)
-        self._load_context = client.register_script(scripts.LOAD_CONTEXT)
+        self._active = RedisActive(
+            client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock, cluster=self._cluster
+        )
+        self._memory = RedisMemory(
+            client, keys, self._guard, self._ready, mark=self._active.queue_mark, history_ttl=history_ttl, clock=clock
+        )
         self._history = client.register_script(scripts.HISTORY)
-        self._activity = client.register_script(scripts.ACTIVITY)
+        self._clear = client.register_script(scripts.CLEAR)
         self._migrated = False
-        self._inflight_keys = (keys.inflight, keys.owners)
-        self.inflight: InFlightStore = RedisInFlight(client, keys, self._guard)
+        self._flights = RedisInFlight(client, keys, self._guard, clock=clock)
+        self.inflight: InFlightStore = self._flights
         self._events = RedisEvents(client, keys, self._guard)
+        self.duties: Duties = RedisDuties(client, keys.prefix, self._guard)
+        self.leads: Leads = RedisLeads(client, keys, self._guard)
+        self.lines: RedisLines | None = None
+        if shared_lines:
+            self.lines = RedisLines(client, keys, self._guard, redis_lines.same_slot_of(client))
+        self._turns = RedisTurns(
+            client, keys, self._guard, self._ready, self._flights, self._active, self.lines, ttl_ms=self._ttl_ms
+        )
 
     @classmethod
     def from_url(
         cls, url: str, prefix: str = "nono:", history_ttl: float | None = None, *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, cluster: bool = False,
     ) -> RedisStore:  # fmt: skip
-        """A store with its own connection pool for `url` (redis://, rediss://, unix://)."""
-        # A blocking pool: a burst of turns (1,000 users at once) waits for a free connection instead
-        # of failing with MaxConnectionsError once redis-py's default 100 are in use.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=5,
-            # Retry only failed connections (a restarted server, a stale pooled socket), briefly:
-            # a timed-out EXEC may have committed, and re-sending it could store a turn twice.
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            # No health_check_interval: its PING would add a round trip to the first turn after idle;
-            # a stale pooled socket fails with ConnectionError and the retry above reconnects.
-        )
-        return cls(aioredis.Redis.from_pool(pool), prefix, history_ttl, clock=clock)
+        """A store with its own connections to `url` (redis://, rediss://, unix://); with `cluster`, to the
+        Redis Cluster whose node `url` names."""
+        client = redis_clients.cluster(url) if cluster else redis_clients.single(url)
+        return cls(client, prefix, history_ttl, clock=clock)
 
-    async def migrate(self) -> int:
-        """Bring the keys under the prefix to the current schema (idempotent); the version found."""
+    async def migrate(self, wait: float = MIGRATION_WAIT) -> int:
+        """Bring the keys under the prefix to the current schema (idempotent), or wait up to `wait` seconds
+        for the process doing it (one process migrates: `redis_migration`); the version found."""
         with self._guard("migrate"):
-            found = await migrate(self._redis, self._keys)
+            found = await migrate(self._redis, self._keys, wait=wait)
         self._migrated = True
         return found
 
     async def _ready(self) -> None:
         # Start-up migrates; if Redis was down then, the first call that reaches it does, so data
-        # written by an older Nono is never hidden behind the new key names.
+        # written by an older Nono is never hidden behind the new key names. A turn waits only
+        # briefly for another process's migration: it fails as "unavailable" and the next one looks again.
         if not self._migrated:
-            await self.migrate()
+            await self.migrate(wait=READY_WAIT)
 
     async def load_context(
-        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
-    ) -> Context:
-        """The session, the window, summary and facts; records `begin` in flight: one round trip (two if linked)."""
-        await self._ready()
-        for _ in range(2):  # a link points at a conversation that is nobody's link: one hop at most
-            keys = [*self._keys.everything(conversation_id), self._keys.person(conversation_id), *self._inflight_keys]
-            args: list[str | int] = [max(0, limit), conversation_id, *begin_args(begin, lease_until)]
-            with self._guard("load_context"):
-                reply = await self._load_context(keys=keys, args=args)
-            if len(reply) == 1:
-                conversation_id = codec.text(reply[0])
-                begin = begin and replace(begin, conversation_id=conversation_id)
-                continue
-            return codec.context_of(reply, conversation_id)
-        raise AssertionError(f"person link loop at {conversation_id!r}")
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0,
+        seat: SeatRequest | None = None,
+    ) -> Context | Waiting:  # fmt: skip
+        """The session, the window, summary and facts; records `begin` in flight: one round trip (two if linked).
+
+        With `seat`, the same script takes the seat and reads only at the head (see `redis_lines`)."""
+        return await self._turns.load_context(conversation_id, limit, begin, lease_until, seat)
 
     async def get_session(self, conversation_id: str) -> Session | None:
         """The conversation's session, or None when there is none (never created, reset, or expired)."""
@@ -154,60 +157,36 @@ class RedisStore:
 
     async def set_persona(self, conversation_id: str, persona: str, now: float) -> Session:
         """Create the session if needed and set its persona; counts as activity."""
-        return await self._write("set_persona", conversation_id, persona, now, persona_wins=True)
+        return await self._turns.write("set_persona", conversation_id, persona, now, persona_wins=True)
 
     async def touch(
         self, conversation_id: str, persona: str, now: float, metadata: dict[str, Any] | None = None
     ) -> Session:
         """Create the session with `persona` if it does not exist, else mark it active (persona unchanged)."""
-        return await self._write("touch", conversation_id, persona, now, metadata=metadata)
+        return await self._turns.write("touch", conversation_id, persona, now, metadata=metadata)
 
     async def append_turn(
         self, conversation_id: str, persona: str, messages: list[Message], now: float,
-        settles: Settles | None = None,
+        settles: Settles | None = None, fence: Fence | None = None,
     ) -> Session:  # fmt: skip
         """Atomically append `messages` and update the session (created with `persona` if missing), settling
-        the reply in flight `settles`."""
+        the reply in flight `settles` and freeing the head `fence` holds."""
         payload = codec.payload(messages)
-        return await self._write("append_turn", conversation_id, persona, now, payload=payload, settles=settles)
-
-    async def _write(
-        self,
-        op: str,
-        conversation_id: str,
-        persona: str,
-        now: float,
-        *,
-        persona_wins: bool = False,
-        metadata: dict[str, Any] | None = None,
-        payload: Sequence[bytes] = (),
-        settles: Settles | None = None,
-    ) -> Session:
-        """Append `payload`, upsert the session, index it, refresh TTLs: one script. Returns the session as written."""
-        await self._ready()
-        keys = [*self._keys.everything(conversation_id), self._index, self._inflight_keys[0]]
-        expiry = codec.expiry(self._ttl_ms, self.history_ttl, now)
-        fields = [item for k, v in (metadata or {}).items() for item in (codec.field(k), codec.dump(v))]
-        wins = "1" if persona_wins else "0"
-        settle = settles or ("", "")
-        args = [conversation_id, persona, repr(float(now)), wins, *expiry, *settle, len(fields) // 2, *fields, *payload]
-        with self._guard(op):
-            written = await self._activity(keys=keys, args=args)
-        if written is None:  # only a settling write stores nothing
-            raise ReplyTakenOver(settle[0])
-        raw, meta = written
-        session = codec.session_of(codec.pairs(raw), codec.pairs(meta))
-        assert session is not None, "the script just wrote this session"
-        return session
+        return await self._turns.write(
+            "append_turn", conversation_id, persona, now, payload=payload, settles=settles, fence=fence
+        )
 
     async def clear(self, conversation_id: str) -> bool:
         """Forget the conversation's session, history, summary and facts; True if there was anything to forget."""
         await self._ready()
+        keys = self._keys.everything(conversation_id)
+
+        def queue(pipe: Any) -> None:  # the conversation all at once (a script), its index entry beside it
+            evalsha(pipe, self._clear, keys, ())
+            pipe.zrem(self._index, conversation_id)
+
         with self._guard("clear"):
-            async with self._redis.pipeline(transaction=True) as pipe:  # one round trip, all or nothing
-                pipe.delete(*self._keys.everything(conversation_id))
-                pipe.zrem(self._index, conversation_id)
-                deleted, unindexed = await pipe.execute()
+            deleted, unindexed = (await self._flights.send(queue, self._clear))[:2]
         return bool(deleted or unindexed)
 
     async def get_summary(self, conversation_id: str) -> Summary | None:
@@ -267,7 +246,10 @@ class RedisStore:
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
         with self._guard("ping"):
-            await self._redis.ping()
+            if self._cluster:  # every primary holds part of the data
+                await self._redis.ping(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await self._redis.ping()
 
     async def durability_warnings(self) -> list[str]:
         """Operator warnings when Redis could evict or lose history ([] if CONFIG is not allowed)."""
@@ -275,5 +257,9 @@ class RedisStore:
             return await durability_warnings(self._redis)
 
     async def aclose(self) -> None:
-        """Close the client and its connection pool."""
+        """Close the client and its connection pool (after the sweep-index removals still due)."""
+        try:
+            await self._flights.flush()
+        except StoreUnavailable:  # logged by the guard; a later sweep drops the entries (PRUNE_AFTER)
+            log.warning("inflight_index_unflushed")
         await self._redis.aclose()

@@ -18,6 +18,7 @@ from nono.core.store import sqlite_memory as memory
 from nono.core.store.base import Context, Erased, Fact, PersonRecord, Rewrite, Summary
 from nono.core.store.common import lower_bound
 from nono.core.store.inflight import InFlight, InFlightStore, Settles
+from nono.core.store.lines import Fence, SeatRequest
 from nono.core.store.sqlite_rows import (
     INSERT_MESSAGE,
     INSERT_SESSION,
@@ -48,12 +49,14 @@ class SQLiteStore(SQLiteWorker):
         return await self._call("migrate", lambda conn: self._found_version)
 
     async def load_context(
-        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0
-    ) -> Context:
+        self, conversation_id: str, limit: int, begin: InFlight | None = None, lease_until: float = 0.0,
+        seat: SeatRequest | None = None,
+    ) -> Context:  # fmt: skip
         """The session, the newest `limit` messages (oldest first), summary and facts: only the window is read.
 
-        With `begin`, the reply in flight is recorded in the same transaction.
+        With `begin`, the reply in flight is recorded in the same transaction. No `seat`: no shared lines.
         """
+        assert seat is None, "SQLite has no shared lines"
         if begin is None:
             return await self._call("load_context", self._read, self._load_context, conversation_id, limit)
         return await self._call(
@@ -154,10 +157,11 @@ class SQLiteStore(SQLiteWorker):
 
     async def append_turn(
         self, conversation_id: str, persona: str, messages: list[Message], now: float,
-        settles: Settles | None = None,
+        settles: Settles | None = None, fence: Fence | None = None,
     ) -> Session:  # fmt: skip
         """Atomically append `messages` and update the session (created with `persona` if missing);
         the reply in flight `settles` (a turn id) is removed in the same transaction."""
+        assert fence is None, "SQLite has no shared lines"
 
         def append(conn: sqlite3.Connection) -> Session:
             if settles is not None:
@@ -286,13 +290,3 @@ class SQLiteStore(SQLiteWorker):
         """True if `event` was not seen within `ttl` seconds by the store's clock (now recorded), else False."""
         now = self._clock()
         return await self._call("first_sighting", self._write, None, events.first_sighting, event, now, now + ttl)
-
-    # -- health and lifecycle -------------------------------------------------------------
-
-    async def ping(self) -> None:
-        """Raise StoreUnavailable unless the database file can be opened and read."""
-        await self._call("ping", self._read, lambda conn: conn.execute("SELECT 1").fetchone())
-
-    async def durability_warnings(self) -> list[str]:
-        """Nothing to warn about: WAL with synchronous=FULL is always on."""
-        return []

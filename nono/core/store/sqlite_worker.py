@@ -14,10 +14,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nono.core.store.common import OutageGuard
+from nono.core.store.duties import Duties
+from nono.core.store.sqlite_duties import LocalDuties
+from nono.core.store.sqlite_leads import SQLiteLeads
+from nono.core.store.sqlite_lock import ProcessLock
 from nono.core.store.sqlite_rows import open_database, purge_expired
 
 # Outages are logged under the store's name, as they were before the worker had its own module.
@@ -27,7 +32,18 @@ T = TypeVar("T")
 
 
 class SQLiteWorker:
-    """Runs steps on the file's one thread, each in its own read or write transaction."""
+    """Runs steps on the file's one thread, each in its own read or write transaction.
+
+    A file serves one process, so what several processes would share lives in this one's memory.
+    """
+
+    leads = SQLiteLeads()  # leader leases: the one process always leads (stateless)
+    lines = None  # its own lines order its turns (no seats, fences or shared limits here)
+
+    @cached_property
+    def duties(self) -> Duties:
+        """Duty claims kept in this process's memory."""
+        return LocalDuties()
 
     def __init__(
         self, path: str | Path, history_ttl: float | None = None, *, busy_timeout: float = 5.0,
@@ -48,6 +64,7 @@ class SQLiteWorker:
         )  # fmt: skip
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nono-sqlite")
+        self.process_lock = ProcessLock(self.path)  # tells whether another process has the file (start-up warning)
 
     async def aclose(self) -> None:
         """Close the database on its thread, then stop the thread."""
@@ -58,6 +75,7 @@ class SQLiteWorker:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
         finally:
             self._executor.shutdown(wait=False)
+            self.process_lock.release()
 
     # -- the worker thread ------------------------------------------------------------------
 
@@ -97,9 +115,21 @@ class SQLiteWorker:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn, self._found_version = open_database(self.path, self._busy_ms)
+            self.process_lock.acquire()  # held from the first open until `aclose`; retried after an outage
         return self._conn
 
     def _disconnect(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
+
+    # -- health -------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database file can be opened and read."""
+        await self._call("ping", self._read, lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def durability_warnings(self) -> list[str]:
+        """Only that another process has the file (WAL with synchronous=FULL is always on)."""
+        warning = await self._call("durability_warnings", lambda conn: self.process_lock.warning())
+        return [warning] if warning else []
