@@ -29,6 +29,8 @@ def discord_options(settings: Settings) -> DiscordOptions:
         allowed_users=frozenset(settings.discord_allowed_users),
         edit_interval=settings.stream_edit_interval,
         token=settings.discord_token,
+        shard_count=settings.discord_shard_count,
+        shard_ids=tuple(settings.discord_shard_ids),
     )
 
 
@@ -48,6 +50,7 @@ def telegram_options(settings: Settings) -> TelegramOptions:
         global_rate=settings.telegram_global_rate,
         webhook_url=settings.telegram_webhook_url,
         webhook_secret=settings.telegram_webhook_secret,
+        lock_lease=settings.lock_lease,
     )
 
 
@@ -63,4 +66,5 @@ def http_options(settings: Settings) -> HttpOptions:
         shutdown_grace=settings.shutdown_grace,
         read_timeout=settings.sidecar_read_timeout,
         telegram_webhook_secret=settings.telegram_webhook_secret,
+        reuse_port=settings.sidecar_reuse_port,
     )

@@ -42,6 +42,7 @@ def chat_limits(settings: Settings) -> ChatLimits:
         memory_facts_tokens=settings.memory_facts_tokens,
         memory_max_facts=settings.memory_max_facts,
         turn_lease=settings.turn_lease,
+        lock_lease=settings.lock_lease,
     )
 
 
@@ -60,7 +61,10 @@ def _redis_store(settings: Settings) -> Store:
     from nono.core.store.redis_store import RedisStore
 
     try:
-        return RedisStore.from_url(settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl)
+        return RedisStore.from_url(
+            settings.redis_dsn, prefix=settings.key_prefix, history_ttl=settings.history_ttl,
+            cluster=settings.redis_cluster,  # the URL names one node; the client finds the rest
+        )  # fmt: skip
     except ValueError as exc:  # redis-py's URL parsing: a bad scheme, port or database number
         raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
 

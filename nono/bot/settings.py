@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     key_prefix: str = Field(default="nono:", max_length=64, pattern=r"^[A-Za-z0-9_:.-]*$")
     session_timeout: float = Field(default=3600, gt=0)
     history_ttl: float | None = Field(default=None, gt=0)
+    redis_cluster: bool = False
+    lock_lease: float = Field(default=30, ge=0.5, le=3600)
 
     # model
     llm_backend: Literal["local", "ollama"] = "local"
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=20, ge=0)
     max_pending_per_user: int = Field(default=5, ge=0)
     stream_edit_interval: float = Field(default=1.0, ge=0.2, le=60)
-    turn_lease: float = Field(default=30, ge=1, le=3600)
+    turn_lease: float = Field(default=30, ge=0.5, le=3600)
 
     # long-term memory
     memory_summary: bool = True  # on|off
@@ -73,9 +75,12 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     shutdown_grace: float = Field(default=10, ge=0)
     sidecar_read_timeout: float = Field(default=75, gt=0, le=3600)
+    sidecar_reuse_port: bool = False
 
     # discord
     discord_token: SecretStr | None = None
+    discord_shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    discord_shard_ids: IdList = []
     discord_channels: IdList = []
     discord_guild_ids: IdList = []
     discord_memory_scope: Literal["person", "channel", "user"] = "person"
@@ -99,6 +104,7 @@ class Settings(BaseSettings):
     _split = field_validator(
         "discord_channels",
         "discord_guild_ids",
+        "discord_shard_ids",
         "discord_allowed_guilds",
         "discord_allowed_roles",
         "discord_allowed_users",
@@ -123,6 +129,22 @@ class Settings(BaseSettings):
         # Telegram reaches the sidecar through a public reverse proxy, which would serve the admin API too.
         if self.telegram_webhook_url and not (self.admin_token and self.admin_token.get_secret_value().strip()):
             raise ValueError("ADMIN_TOKEN is required when TELEGRAM_WEBHOOK_URL is set")
+        return self
+
+    @model_validator(mode="after")
+    def _shards_fit_the_count(self) -> Settings:
+        # Caught here, at start-up: discord.py would fail only while connecting, or open a listed shard twice.
+        ids = self.discord_shard_ids
+        if not ids:
+            return self
+        if self.discord_shard_count is None:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total number of shards of the bot)")
+        count = self.discord_shard_count
+        if outside := sorted({i for i in ids if not 0 <= i < count}):
+            shown = ", ".join(map(str, outside))
+            raise ValueError(f"DISCORD_SHARD_IDS: {shown} not in 0..{count - 1} (DISCORD_SHARD_COUNT={count})")
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"DISCORD_SHARD_IDS: {', '.join(map(str, twice))} listed more than once")
         return self
 
     def warnings(self) -> list[str]:

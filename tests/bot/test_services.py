@@ -86,3 +86,46 @@ async def test_a_store_written_by_a_newer_nono_is_refused_at_start_up(tmp_path):
     with pytest.raises(ConfigError, match="newer Nono"):
         async with open_services(settings, llm=FakeLLM()):
             pass
+
+
+async def test_redis_cluster_true_spreads_conversations_over_the_primaries(
+    tmp_path, redis_cluster, cluster_prefix, caplog
+):
+    from itertools import count
+
+    import redis.asyncio as aioredis
+    from redis.crc import key_slot
+
+    settings = make_settings(
+        tmp_path, store="redis", redis_url=redis_cluster.url, redis_cluster=True, key_prefix=cluster_prefix
+    )
+    # One person per third of the hash slots: `redis-cli --cluster create` gives each primary one third.
+    thirds = [(0, 5461), (5461, 10923), (10923, 16384)]
+    people = [
+        next(f"rest:{n}" for n in count() if low <= key_slot(f"rest:{n}".encode()) < high) for low, high in thirds
+    ]
+    with caplog.at_level(logging.WARNING):
+        async with open_services(settings, llm=FakeLLM(default_reply="ok")) as services:
+            for person in people:
+                assert (await services.chat.reply(person, "hi")).text == "ok"
+            await services.store.ping()
+            assert await services.chat.history(people[0]) != []
+    # Each primary holds some of the conversations: the URL named one node, the client found the others.
+    holding = []
+    for port in redis_cluster.ports:
+        node = aioredis.Redis(port=port)
+        holding.append([key async for key in node.scan_iter(match=f"{cluster_prefix}conv:*")])
+        await node.aclose()
+    assert all(holding), "every primary holds conversations"
+    # The test cluster keeps nothing on disk: the warning names every primary.
+    (warning,) = [
+        r.warning for r in caplog.records if r.getMessage() == "store_durability" and "persistence" in r.warning
+    ]
+    assert all(f"127.0.0.1:{port}" in warning for port in redis_cluster.ports)
+
+
+async def test_a_cluster_url_naming_a_database_is_a_configuration_error(tmp_path):
+    settings = make_settings(tmp_path, store="redis", redis_url="redis://127.0.0.1:7000/2", redis_cluster=True)
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        async with open_services(settings, llm=FakeLLM()):
+            pass

@@ -29,7 +29,7 @@ from nono.core.wording import RESTARTED_NOTHING, RESTARTED_PARTIAL
 from tests.conftest import REDIS_URL
 from tests.fakes.ollama_server import DEFAULT_MODEL, running_ollama
 from tests.fakes.telegram_server import BOT_USER, POSTING, TOKEN, FakeTelegram, running_telegram
-from tests.support.nono_process import nono_command, nono_env, until
+from tests.support.nono_process import nono_env, start_logged, until
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -41,14 +41,6 @@ STORY = ["Once"] + [f" upon{n}" for n in range(1, 10)]
 PARTIAL = "".join(STORY)
 NOTE = f"{RESTARTED_PARTIAL}\n\n{PARTIAL}"
 TIMEOUT = 20.0
-
-
-async def start(tmp_path: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as output:  # the child keeps its own handle; no pipe to drain
-        return await asyncio.create_subprocess_exec(
-            *nono_command("run"), cwd=tmp_path, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-        )  # fmt: skip
 
 
 @asynccontextmanager
@@ -116,10 +108,11 @@ async def test_a_reply_cut_by_kill_9_is_ended_once_in_place_after_the_restart(
         ollama.enqueue(STORY, delay=0.2, end="stall")
         env = nono_env(
             tmp_path, **store_settings, OLLAMA_HOST=ollama_url, MODEL_NAME=DEFAULT_MODEL, SIDECAR_PORT=str(free_port()),
-            TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=tg.base_url, TURN_LEASE="2", STREAM_EDIT_INTERVAL="0.2",
+            TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=tg.base_url, TURN_LEASE="2", LOCK_LEASE="2",
+            STREAM_EDIT_INTERVAL="0.2",
             PTB_TIMEDELTA="true",
         )  # fmt: skip
-        process = await start(tmp_path, env, logs[0])
+        process = await start_logged(tmp_path, env, logs[0])
         try:
             tg.say(alice, tg.chats[ALICE], "Tell me a story.")
             asked = tg.say(bob, group, f"@{BOT_USER['username']} Tell me a story too.")
@@ -133,7 +126,7 @@ async def test_a_reply_cut_by_kill_9_is_ended_once_in_place_after_the_restart(
             await process.wait()
             crashed = len(tg.calls)
 
-            process = await start(tmp_path, env, logs[1])
+            process = await start_logged(tmp_path, env, logs[1])
             await tg.wait_for(lambda: tg.shown(ALICE) and tg.shown(CAROL) and tg.shown(GROUP) != [PARTIAL])
             await until(lambda: _settled(store), "the three turns stored", logs[1])
             ollama.enqueue(["Welcome", " back."])  # the line is free again: the next question is answered
@@ -143,7 +136,7 @@ async def test_a_reply_cut_by_kill_9_is_ended_once_in_place_after_the_restart(
             assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0, logs[1].read_text()
             stopped = len(tg.calls)
 
-            process = await start(tmp_path, env, logs[2])
+            process = await start_logged(tmp_path, env, logs[2])
             ollama.enqueue(["Still", " here."])
             tg.say(bob, group, f"@{BOT_USER['username']} Still there?")
             await tg.wait_for(lambda: "Still here." in tg.shown(GROUP))

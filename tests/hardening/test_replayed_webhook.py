@@ -10,7 +10,6 @@ it were dealt with.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.fakes.ollama_server import DEFAULT_MODEL, running_ollama
 from tests.fakes.telegram_server import TOKEN, FakeTelegram, running_telegram
-from tests.support.nono_process import nono_command, nono_env, until
+from tests.support.nono_process import nono_env, start_logged, until
 from tests.support.redis_server import free_port
 
 ALICE = 1001
@@ -34,14 +33,6 @@ async def serving(http: aiohttp.ClientSession, url: str) -> bool:
             return response.status == 200
     except aiohttp.ClientConnectionError:
         return False
-
-
-async def start(tmp_path: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as output:  # the child keeps its own handle; no pipe to drain
-        return await asyncio.create_subprocess_exec(
-            *nono_command("run"), cwd=tmp_path, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-        )  # fmt: skip
 
 
 async def stored(tmp_path: Path, turns: int) -> bool:
@@ -78,7 +69,7 @@ async def test_a_webhook_update_posted_three_times_is_answered_once_even_across_
             PTB_TIMEDELTA="true",
         )  # fmt: skip
         update = tg.make_update(tg.users[ALICE], tg.chats[ALICE], "hello")
-        process = await start(tmp_path, env, log)
+        process = await start_logged(tmp_path, env, log)
         try:
             await until(lambda: serving(http, url), "the sidecar to listen", log)
             statuses = [await post(http, url, update) for _ in range(3)]
@@ -88,7 +79,7 @@ async def test_a_webhook_update_posted_three_times_is_answered_once_even_across_
             process.kill()  # a crash, not a stop: nothing gets to tidy up
             await process.wait()
 
-            process = await start(tmp_path, env, log)
+            process = await start_logged(tmp_path, env, log)
             await until(lambda: serving(http, url), "the restarted sidecar to listen", log)
             replayed = await post(http, url, update)
             await post(http, url, tg.make_update(tg.users[ALICE], tg.chats[ALICE], "one more?"))

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.adapters.http.helpers import metric_value, raw_connection, status_line
-from tests.support.nono_process import nono_command, nono_env
+from tests.support.nono_process import healthy, nono_env, start_logged
 from tests.support.redis_server import free_port
 
 N = 30
@@ -65,33 +65,15 @@ async def scrape(http: aiohttp.ClientSession, url: str) -> str:
         return await response.text()
 
 
-async def serving(http: aiohttp.ClientSession, url: str, log: Path) -> None:
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    async with http.get(f"{url}/health") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-    except TimeoutError:
-        pytest.fail(f"the sidecar never listened:\n{log.read_text()}")
-
-
 @pytest.mark.slow
 async def test_slow_and_vanishing_clients_are_dropped_without_errors(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "nono.log"
     url = f"http://127.0.0.1:{port}"
     env = nono_env(tmp_path, SIDECAR_PORT=str(port), ADMIN_TOKEN=TOKEN, SIDECAR_READ_TIMEOUT=str(READ_TIMEOUT))
-    with log.open("ab") as output:  # the child keeps its own handle; no pipe to drain
-        process = await asyncio.create_subprocess_exec(
-            *nono_command("sidecar"), cwd=tmp_path, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-        )  # fmt: skip
+    process = await start_logged(tmp_path, env, log, "sidecar")
     try:
         async with aiohttp.ClientSession() as http:
-            await serving(http, url, log)
+            await healthy(http, url, log)
             for _, writer in await asyncio.gather(*(start_upload(port) for _ in range(N))):
                 writer.close()  # gave up halfway through the body
             slow_bodies = await asyncio.gather(*(start_upload(port) for _ in range(N)))

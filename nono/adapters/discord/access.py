@@ -39,6 +39,10 @@ class DiscordOptions:
     reply_chain_depth: int = 5
     #: Only `running` needs it: a bot built for tests never logs in.
     token: SecretStr | None = None
+    #: Discord's total shard count when this process is one of several (None: one unsharded connection).
+    shard_count: int | None = None
+    #: The shards this process connects (empty with a count: all of them).
+    shard_ids: tuple[int, ...] = ()
 
     @property
     def restricted(self) -> bool:

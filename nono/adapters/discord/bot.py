@@ -1,18 +1,20 @@
 """Discord: the bot factory and the running part `nono run` enters.
 
 `create_discord_bot` builds an un-started discord.py bot around a ChatService; async setup
-(cogs, slash command sync) happens in `setup_hook`. `running` logs in, keeps the gateway
-connection in a task, yields a `DiscordPart` and closes everything on exit.
+(cogs, slash command sync) happens in `setup_hook`. With a shard count it builds the same bot on
+discord.py's sharded client, connecting only the shards this process owns. `running` logs in,
+keeps the gateway connection in a task, yields a `DiscordPart` and closes everything on exit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import aiohttp
 import discord
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 class NonoBot(commands.Bot):
     """discord.py bot whose cogs translate Discord events into ChatService calls."""
 
-    def __init__(self, chat: ChatService, options: DiscordOptions) -> None:
+    def __init__(self, chat: ChatService, options: DiscordOptions, **client_options: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the developer portal
         super().__init__(
@@ -43,6 +45,7 @@ class NonoBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=NO_MENTIONS,  # anything not given explicit mentions pings nobody
+            **client_options,
         )
         self.chat = chat
         self.options = options
@@ -56,7 +59,8 @@ class NonoBot(commands.Bot):
         await self.add_cog(SlashCommands(self.chat, self.options, access))
         await self.add_cog(LinkSlashCommands(self.chat, self.options, access))
         await self.add_cog(MemorySlashCommands(self.chat, self.options, access))
-        await self._sync_commands()
+        if self.syncs_commands:
+            await self._sync_commands()
         # Replies a crashed process (this one, before a restart) was showing: end them honestly.
         self._recovery = asyncio.create_task(self.chat.deliveries.watch("discord", partial(notify, self)))
 
@@ -65,6 +69,20 @@ class NonoBot(commands.Bot):
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
         await super().close()
+
+    @property
+    def owned_shards(self) -> Sequence[int]:
+        """The gateway shards this process connects ([0] for an unsharded bot)."""
+        return [0]
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Slash commands belong to the application, not a shard: the process owning shard 0 syncs them, once."""
+        return 0 in self.owned_shards
+
+    def shards_connected(self) -> bool:
+        """True while every owned shard's gateway connection is open (the unsharded client reconnects itself)."""
+        return True
 
     async def _sync_commands(self) -> None:
         """To DISCORD_GUILD_IDS when set (instant, for development), else globally."""
@@ -89,8 +107,28 @@ class NonoBot(commands.Bot):
         """No prefix commands: the Conversation cog answers messages."""
 
 
+class ShardedNonoBot(NonoBot, commands.AutoShardedBot):
+    """The same bot on discord.py's sharded client, connecting DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT."""
+
+    def __init__(self, chat: ChatService, options: DiscordOptions) -> None:
+        # discord.py launches every shard 0..count-1 when shard_ids is None.
+        shard_ids = list(options.shard_ids) or None
+        super().__init__(chat, options, shard_count=options.shard_count, shard_ids=shard_ids)
+
+    @property
+    def owned_shards(self) -> Sequence[int]:
+        return self.shard_ids or range(self.shard_count or 0)
+
+    def shards_connected(self) -> bool:
+        # A shard whose connection dropped stays in `shards` (closed) while discord.py reconnects it.
+        shards = self.shards
+        return all(shard in shards and not shards[shard].is_closed() for shard in self.owned_shards)
+
+
 def create_discord_bot(chat: ChatService, options: DiscordOptions) -> NonoBot:
-    """An un-started bot for `chat`."""
+    """An un-started bot for `chat`: sharded when the options carry a shard count."""
+    if options.shard_count is not None:
+        return ShardedNonoBot(chat, options)
     return NonoBot(chat, options)
 
 
@@ -103,7 +141,8 @@ class DiscordPart:
     name: str = "discord"
 
     def healthy(self) -> bool:
-        return self.bot.is_ready() and not self.bot.is_closed() and not self.connection.done()
+        bot = self.bot
+        return bot.is_ready() and not bot.is_closed() and not self.connection.done() and bot.shards_connected()
 
 
 @asynccontextmanager
@@ -117,6 +156,8 @@ async def running(chat: ChatService, options: DiscordOptions) -> AsyncIterator[D
     except BaseException:
         await bot.close()
         raise
+    if isinstance(bot, ShardedNonoBot):
+        log.info("discord_shards", extra={"shard_count": bot.shard_count, "shard_ids": list(bot.owned_shards)})
     connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
     connection.add_done_callback(_report_disconnect)
     try:

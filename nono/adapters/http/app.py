@@ -111,7 +111,7 @@ async def running(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, options.host, options.port)
+        site = web.TCPSite(runner, options.host, options.port, reuse_port=options.reuse_port or None)
         try:
             await site.start()
         except OSError as exc:

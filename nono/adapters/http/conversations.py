@@ -50,7 +50,7 @@ async def chat_turn(request: web.Request) -> web.Response:
     conversation = Conversation.private_of(body.user_id)
     reply = chat.stream(conversation, body.message, speaker=rest_speaker(body.user_id))
     async with reply:
-        if body.persona is not None and reply.refusal is None:
+        if body.persona is not None and await reply.admitted():
             await chat.set_persona(conversation, body.persona)
         async for _ in reply:  # a refused turn raises its refusal here, and is counted like any failed turn
             pass

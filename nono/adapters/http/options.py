@@ -25,6 +25,8 @@ class HttpOptions:
     read_timeout: float = 75.0
     #: What Telegram sends in its secret header to /telegram/webhook (TELEGRAM_WEBHOOK_SECRET).
     telegram_webhook_secret: SecretStr | None = None
+    #: Let several processes listen on the same port, the kernel spreading connections (SIDECAR_REUSE_PORT).
+    reuse_port: bool = False
 
     @cached_property  # read by the auth middleware on every request
     def token_bytes(self) -> bytes | None:

@@ -2,9 +2,10 @@
 
 `build_telegram_application` wires the handlers; `running` is the long-lived part `nono run`
 enters: initialize/start (never `run_polling`, which would own the loop), then either the
-updater's long polling, or webhook mode, where the part's `feed` takes updates: the runner
-hands it to the HTTP adapter, whose /telegram/webhook route checks Telegram's secret header
-(the web app owns the route, as in PTB's custom-webhook examples; no second web server).
+updater's long polling (one process at a time: `poll_lead`), or webhook mode, where the part's
+`feed` takes updates: the runner hands it to the HTTP adapter, whose /telegram/webhook route checks
+Telegram's secret header (the web app owns the route, as in PTB's custom-webhook examples; no second
+web server).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from nono.adapters.telegram.options import TelegramOptions
 from nono.adapters.telegram.order import ConversationOrder
 from nono.adapters.telegram.outbox import Outbox
 from nono.adapters.telegram.pacing import ChatPacer, retry_after_seconds
+from nono.adapters.telegram.poll_lead import PollLead
 from nono.adapters.telegram.recovery import notify
 from nono.adapters.telegram.replays import skip_replays
 from nono.adapters.telegram.request import AiohttpRequest
@@ -71,15 +73,23 @@ def build_telegram_application(chat: ChatService, options: TelegramOptions) -> A
 
 @dataclass(frozen=True)
 class TelegramPart:
-    """The running Application; in webhook mode `feed` takes the updates Telegram posts."""
+    """The running Application; in webhook mode `feed` takes the updates Telegram posts, else `lead` polls."""
 
     app: Application
     feed: Feed | None
+    lead: PollLead | None = None
     name: str = "telegram"
 
     def healthy(self) -> bool:
-        updater = self.app.updater  # None in webhook mode
-        return bool(self.app.running and (self.feed is not None or (updater is not None and updater.running)))
+        """Running, and taking updates: by webhook, by polling, or ready to poll as a follower."""
+        if not self.app.running:
+            return False
+        if self.feed is not None:
+            return True
+        if self.lead is None or not self.lead.alive():
+            return False
+        updater = self.app.updater
+        return not self.lead.leading or bool(updater and updater.running)  # a follower waits for its turn
 
 
 @asynccontextmanager
@@ -96,25 +106,34 @@ async def running(chat: ChatService, options: TelegramOptions) -> AsyncIterator[
     try:
         await _call_telegram(lambda: app.bot.set_my_commands(BOT_COMMANDS), "setMyCommands")
         await app.start()
-        feed = None
-        if options.webhook:
-            feed = await _start_webhook(app, options)
-        else:
-            assert app.updater is not None  # built with one unless in webhook mode
-            await app.updater.start_polling(
-                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
-            )
-        log.info("telegram_running", extra={"bot": app.bot.username, "mode": "webhook" if feed else "polling"})
-        outbox: Outbox = app.bot_data[OUTBOX]
-        # Replies a crashed process (this one, before a restart) was showing: end them honestly.
-        recovery = asyncio.create_task(chat.deliveries.watch("telegram", partial(notify, outbox)))
-        try:
-            yield TelegramPart(app, feed)
-        finally:
-            recovery.cancel()
-            await asyncio.gather(recovery, return_exceptions=True)
+        async with AsyncExitStack() as polling:  # stops polling and frees the lead before the app stops
+            feed, lead = None, None
+            if options.webhook:
+                feed = await _start_webhook(app, options)
+            else:
+                lead = await polling.enter_async_context(_poll_lead(app, chat, options))
+            mode = {"mode": "polling", "leading": lead.leading} if lead else {"mode": "webhook"}
+            log.info("telegram_running", extra={"bot": app.bot.username, **mode})
+            outbox: Outbox = app.bot_data[OUTBOX]
+            # Replies a crashed process (this one, before a restart) was showing: end them honestly.
+            recovery = asyncio.create_task(chat.deliveries.watch("telegram", partial(notify, outbox)))
+            try:
+                yield TelegramPart(app, feed, lead)
+            finally:
+                recovery.cancel()
+                await asyncio.gather(recovery, return_exceptions=True)
     finally:
         await _stop(app)
+
+
+def _poll_lead(app: Application, chat: ChatService, options: TelegramOptions) -> PollLead:
+    """Long polling while this process holds the store's polling lead (named like its in-flight replies)."""
+    updater = app.updater
+    assert updater is not None  # built with one unless in webhook mode
+    start = partial(
+        updater.start_polling, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed
+    )
+    return PollLead(chat.store.leads, chat.deliveries.owner, options.lock_lease, start=start, stop=updater.stop)
 
 
 def _polling_failed(exc: TelegramError) -> None:
@@ -139,15 +158,19 @@ async def _start_webhook(app: Application, options: TelegramOptions) -> Feed:
     """Register the webhook with Telegram; return what feeds the updates it posts to the Application."""
 
     async def feed(data: dict[str, Any]) -> None:
-        """One update from the HTTP adapter: queue it like polling would (the handlers run as usual)."""
+        """One update from the HTTP adapter, through the same handlers and per-conversation order as polling."""
         try:
             update = Update.de_json(data, app.bot)
         except (KeyError, TypeError, ValueError) as exc:  # Telegram would resend it forever: log and drop
             log.warning("telegram_webhook_bad_update", extra={"error": repr(exc)})
             return
-        await app.update_queue.put(update)
+        # Handled here, not queued, so Telegram's 200 comes once a message is in line: the next update of its
+        # conversation, whichever worker it reaches, is then behind it. The handlers return quickly: a reply
+        # streams in its own task.
+        await app.update_processor.process_update(update, app.process_update(update))
 
     assert options.webhook_url is not None and options.webhook_secret is not None  # checked by `running`
+    # Every worker process registers the same URL and secret: setWebhook is idempotent, so no lead is needed.
     url, secret = options.webhook_url, options.webhook_secret.get_secret_value()
     await _call_telegram(
         lambda: app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES), "setWebhook"

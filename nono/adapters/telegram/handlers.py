@@ -107,6 +107,9 @@ class TelegramHandlers:
             update=update,
             name=f"nono:telegram:reply:{message.chat.id}:{message.message_id}",
         )
+        # Across processes, this message is in line once its seat is taken: the next one of the conversation
+        # (here, or at a webhook worker this one acknowledges first) comes after it. Immediate with one process.
+        await reply.entered()
 
     async def on_other(self, update: Update, context: Context) -> None:
         """A photo, sticker, voice note… in a private chat: say what we can read."""

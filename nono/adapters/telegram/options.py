@@ -30,6 +30,8 @@ class TelegramOptions:
     webhook_secret: SecretStr | None = None
     #: Bytes a file the bot sends (/export) may have.
     upload_limit: int = UPLOAD_LIMIT
+    #: Seconds the polling lead lasts unrenewed (LOCK_LEASE): a dead poller's successor starts within it.
+    lock_lease: float = 30.0
 
     @property
     def webhook(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,9 @@ from tests.adapters.http.helpers import (
 )  # fmt: skip
 
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("POST", "/telegram/webhook")}
+
+#: A store these start-up checks never reach (one process's: no shared lines).
+UNREACHED = SimpleNamespace(lines=None)
 
 
 def routes_of(app: web.Application) -> Iterator[tuple[str, str, str | None]]:
@@ -188,31 +192,31 @@ async def test_a_request_without_a_host_header_is_refused(open_client: TestClien
 def test_no_token_on_a_public_bind_refuses_to_start(tmp_path: Path, sidecar_personas: Path, host: str) -> None:
     settings = make_settings(tmp_path, admin_token=None, sidecar_host=host)
     with pytest.raises(ConfigError, match="ADMIN_TOKEN"):
-        make_app(settings, make_chat(settings, object(), FakeLLM()))
+        make_app(settings, make_chat(settings, UNREACHED, FakeLLM()))
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])
 def test_an_empty_token_counts_as_none(tmp_path: Path, sidecar_personas: Path, token: str | None) -> None:
     settings = make_settings(tmp_path, admin_token=token, sidecar_host="0.0.0.0")
     with pytest.raises(ConfigError):
-        make_app(settings, make_chat(settings, object(), FakeLLM()))
+        make_app(settings, make_chat(settings, UNREACHED, FakeLLM()))
 
 
 def test_a_token_allows_a_public_bind(tmp_path: Path, sidecar_personas: Path) -> None:
     settings: Settings = make_settings(tmp_path, sidecar_host="0.0.0.0")
-    assert isinstance(make_app(settings, make_chat(settings, object(), FakeLLM())), web.Application)
+    assert isinstance(make_app(settings, make_chat(settings, UNREACHED, FakeLLM())), web.Application)
 
 
 @pytest.mark.parametrize("token", ["s3cr3t", "fifteen-chars-0", "   fifteen-chars-0   ", "0123456789abcde\n"])
 def test_a_short_token_refuses_a_public_bind(tmp_path: Path, sidecar_personas: Path, token: str) -> None:
     settings = make_settings(tmp_path, admin_token=token, sidecar_host="0.0.0.0")
     with pytest.raises(ConfigError, match="at least 16 characters") as refused:
-        make_app(settings, make_chat(settings, object(), FakeLLM()))
+        make_app(settings, make_chat(settings, UNREACHED, FakeLLM()))
     assert token.strip() not in str(refused.value) and "\n" not in str(refused.value)
     sixteen = make_settings(tmp_path, admin_token=" 0123456789abcdef ", sidecar_host="0.0.0.0")
-    assert isinstance(make_app(sixteen, make_chat(sixteen, object(), FakeLLM())), web.Application)
+    assert isinstance(make_app(sixteen, make_chat(sixteen, UNREACHED, FakeLLM())), web.Application)
     loopback = make_settings(tmp_path, admin_token=token, sidecar_host="127.0.0.1")
-    assert isinstance(make_app(loopback, make_chat(loopback, object(), FakeLLM())), web.Application)
+    assert isinstance(make_app(loopback, make_chat(loopback, UNREACHED, FakeLLM())), web.Application)
 
 
 WEBHOOK = {"telegram_webhook_url": "https://bot.example.org/telegram/webhook", "telegram_webhook_secret": "s3cret"}
@@ -225,8 +229,8 @@ def test_webhook_mode_requires_an_admin_token(tmp_path: Path, sidecar_personas: 
     # Options built some other way (model_copy skips validation) are refused by the sidecar itself.
     unchecked = make_settings(tmp_path, **WEBHOOK).model_copy(update={"admin_token": None})
     with pytest.raises(ConfigError, match="ADMIN_TOKEN is required"):
-        make_app(unchecked, make_chat(unchecked, object(), FakeLLM()), feed=_no_feed)
-    assert isinstance(make_app(unchecked, make_chat(unchecked, object(), FakeLLM())), web.Application)
+        make_app(unchecked, make_chat(unchecked, UNREACHED, FakeLLM()), feed=_no_feed)
+    assert isinstance(make_app(unchecked, make_chat(unchecked, UNREACHED, FakeLLM())), web.Application)
 
 
 async def _no_feed(update: Any) -> None:
