@@ -111,13 +111,21 @@ async def documents(url: str) -> dict[str, dict[str, Any]]:
     return targets
 
 
+def assign_bare_paths(targets: dict[str, dict[str, Any]]) -> None:
+    """Give each target its path on the bare server: `/bare/0`, `/bare/1`, ... in the targets' order."""
+    for i, target in enumerate(targets.values()):
+        target["bare"] = [f"/bare/{i}"]
+
+
 class _BareServer:
-    def __init__(self, targets: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, targets: dict[str, dict[str, Any]], port: int = 0, reuse_port: bool = False) -> None:
         self.app = web.Application()
-        for i, target in enumerate(targets.values()):
-            self.app.router.add_get(f"/bare/{i}", self._handler(target["document"]))
-            target["bare"] = [f"/bare/{i}"]
+        assign_bare_paths(targets)
+        for target in targets.values():
+            self.app.router.add_get(target["bare"][0], self._handler(target["document"]))
         self.runner = web.AppRunner(self.app, access_log=None)
+        self.port = port
+        self.reuse_port = reuse_port
 
     @staticmethod
     def _handler(document: dict[str, Any]):
@@ -128,7 +136,7 @@ class _BareServer:
 
     async def __aenter__(self) -> str:
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_port=self.reuse_port or None)
         await site.start()
         host, port = self.runner.addresses[0][:2]
         return f"http://{host}:{port}"
@@ -137,9 +145,10 @@ class _BareServer:
         await self.runner.cleanup()
 
 
-def bare_server(targets: dict[str, dict[str, Any]]) -> _BareServer:
-    """The baseline: an aiohttp app that returns each target's JSON document from memory."""
-    return _BareServer(targets)
+def bare_server(targets: dict[str, dict[str, Any]], port: int = 0, reuse_port: bool = False) -> _BareServer:
+    """The baseline: an aiohttp app that returns each target's JSON document from memory (on `port`; with
+    `reuse_port`, sharing it with other processes)."""
+    return _BareServer(targets, port, reuse_port)
 
 
 async def rotate(url: str, bare_url: str, targets: dict, duration: float, rounds: int, store: str) -> dict:

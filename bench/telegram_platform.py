@@ -4,13 +4,16 @@
 adapter's tests use: real Bot API envelopes, long-polled getUpdates, HTML parsing) on a free port,
 prints `{"base_url": ...}`, then reads one JSON command per line on stdin:
 
-    {"cmd": "run", "users": 1000, "rate": 30, "first_id": 5000000, "timeout": 120, "reply": null}
+    {"cmd": "run", "users": 1000, "rate": 30, "first_id": 5000000, "timeout": 120, "reply": null, "webhook": null}
     {"cmd": "quit"}
 
 A run adds `users` private chats, queues one message from each at the same moment, and answers
 with a JSON line once every chat shows its complete reply (or at the timeout): wall time, replies
 complete / lost / duplicated, and the calls it saw. A reply is complete when the chat shows exactly
-`reply`, or (null) the benchmark's paced LLM's answer to that user's message.
+`reply`, or (null) the benchmark's paced LLM's answer to that user's message. With `webhook`
+(`{"url": ..., "secret": ..., "connections": 40}`) the messages are not queued for getUpdates but
+posted to the bot's webhook as Telegram posts them: the secret header, at most `connections` requests
+at a time (Telegram's `max_connections`, 40 by default); the answers' statuses are counted in the calls.
 With `--ollama N` it also serves the project's loopback Ollama (`tests.fakes.ollama_server`) with
 N short replies queued, for a `nono run` whose LLM_BACKEND is ollama. With `rate` > 0 it applies Telegram's global
 flood limit: messages (sendMessage, editMessageText, sendMessageDraft) beyond `rate` per second
@@ -65,16 +68,24 @@ class CrowdTelegram(FakeTelegram):
         self.done_at: dict[int, float] = {}
         self.counts: Counter[str] = Counter()
         self.all_done = asyncio.Event()
+        #: The updates of a webhook run, to be posted to the bot.
+        self.to_post: list[dict[str, Any]] = []
 
-    def start_run(self, users: list[int], rate: float, reply: str | None = None) -> float:
-        """Queue one message from each user, all at once; return the moment they were queued."""
+    def start_run(self, users: list[int], rate: float, reply: str | None = None, *, post: bool = False) -> float:
+        """Queue one message from each user (or with `post`, set them aside in `to_post`), all at once;
+        return the moment they were queued."""
         self.rate, self._tokens, self._refilled = rate, rate, time.monotonic()
         self.expected = {uid: expected_reply(uid) if reply is None else reply for uid in users}
         self.done_at, self.counts, self.all_done = {}, Counter(), asyncio.Event()
         people = [self.add_user(uid, f"User{uid}") for uid in users]
         started = time.monotonic()
+        self.to_post = []
         for person in people:
-            self.say(person, self.chats[person["id"]], message_text(person["id"]))
+            chat, text = self.chats[person["id"]], message_text(person["id"])
+            if post:
+                self.to_post.append(self.make_update(person, chat, text))
+            else:
+                self.say(person, chat, text)
         return started
 
     def _fault(self, method: str, params: dict[str, Any]) -> None:
@@ -168,10 +179,13 @@ class Platform:
         platform.info = info
         return platform
 
-    async def crowd(self, users: int, rate: float, timeout: float, reply: str | None = None) -> dict[str, Any]:
+    async def crowd(
+        self, users: int, rate: float, timeout: float, reply: str | None = None, webhook: dict | None = None
+    ) -> dict[str, Any]:
         """Queue one message from each of `users` new users at once; wait until each has its reply.
 
         The reply expected is `reply`, or (None) the paced LLM's answer to that user's message.
+        With `webhook` ({"url", "secret", "connections"}), the messages are posted to the bot's webhook.
         """
         command = {
             "cmd": "run",
@@ -180,6 +194,7 @@ class Platform:
             "first_id": self.next_id,
             "timeout": timeout,
             "reply": reply,
+            "webhook": webhook,
         }
         self.next_id += 100_000
         self.process.stdin.write((json.dumps(command) + "\n").encode())
@@ -227,15 +242,41 @@ async def serve_telegram(extra: dict[str, Any]) -> None:
             if command["cmd"] == "quit":
                 break
             users = list(range(command["first_id"], command["first_id"] + command["users"]))
-            started = fake.start_run(users, float(command["rate"]), command.get("reply"))
+            webhook = command.get("webhook")
+            started = fake.start_run(users, float(command["rate"]), command.get("reply"), post=webhook is not None)
+            posting = asyncio.create_task(post_updates(fake.to_post, webhook)) if webhook else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fake.all_done.wait(), command["timeout"])
             await asyncio.sleep(0.2)  # let any late duplicate arrive before counting
+            if posting is not None:
+                fake.counts.update(await posting)
             _say(fake.outcome(started))
     finally:
         fake._closing = True
         fake._notify()
         await runner.cleanup()
+
+
+async def post_updates(updates: list[dict[str, Any]], webhook: dict[str, Any]) -> Counter[str]:
+    """Post each update to the bot's webhook, at most `connections` at a time; count the answers' statuses."""
+    import aiohttp
+
+    statuses: Counter[str] = Counter()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": webhook["secret"]}
+    connector = aiohttp.TCPConnector(limit=webhook.get("connections", 40))
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as http:
+
+        async def post(update: dict[str, Any]) -> None:
+            try:
+                async with http.post(webhook["url"], json=update) as response:
+                    await response.read()
+                    statuses[f"webhook {response.status}"] += 1
+            except (aiohttp.ClientError, TimeoutError) as exc:  # counted: that user's reply is then lost
+                statuses[f"webhook {exc.__class__.__name__}"] += 1
+
+        await asyncio.gather(*(post(update) for update in updates))
+    return statuses
 
 
 def _complete(shown: list[str], expected: str) -> bool:
