@@ -9,8 +9,7 @@ are shared by every store over the same keys (every process).
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,46 +17,25 @@ import pytest
 from nono.core.store import Store
 from nono.core.store.duties import duty
 from nono.core.store.redis_store import RedisStore
-from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
+from tests.support.reopened import OpenStore, backend_of, reopening
 
 CONVERSATION = "telegram:chat:-100777"
 DAY = 24 * 60 * 60.0
 
-OpenStore = Callable[[], Store]
 
-
-@pytest.fixture(params=["sqlite", "fakeredis", "redis"])
+@pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Backend name and key prefix; for real Redis the conftest prefix skips without Redis and deletes our keys."""
-    if request.param == "redis":
-        return "redis", request.getfixturevalue("redis_prefix")
-    return request.param, f"test:{uuid.uuid4().hex}:"
+    return backend_of(request)
 
 
 @pytest.fixture
-async def open_store(backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[OpenStore]:
+async def open_store(
+    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenStore]:
     """`open_store()`: a new store of the backend over the same data each call; all closed afterwards."""
-    import fakeredis
-
-    kind, prefix = backend
-    server = fakeredis.FakeServer()
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        store: Store
-        if kind == "sqlite":
-            store = SQLiteStore(tmp_path / "duties.sqlite3")
-        elif kind == "fakeredis":
-            store = RedisStore(fakeredis.FakeAsyncRedis(server=server), prefix=prefix)
-        else:
-            store = RedisStore.from_url(REDIS_URL, prefix=prefix)
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        await store.aclose()
+    async with reopening(backend, tmp_path / "duties.sqlite3", request) as open_one:
+        yield open_one
 
 
 async def test_one_owner_holds_a_duty_and_renews_it_by_claiming_again(open_store: OpenStore):

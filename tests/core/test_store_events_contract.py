@@ -9,59 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from nono.core.store import Store
 from nono.core.store.redis_store import RedisStore
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
 from tests.support.clock import ManualClock
+from tests.support.reopened import OpenStore, backend_of, reopening
 
 DAY = 24 * 60 * 60.0
 UPDATE = "telegram:update:123456:1001"
 
-OpenStore = Callable[[], Store]
-
 
 @pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Backend name and key prefix; for real Redis (and the cluster) the conftest prefix deletes our keys."""
-    if request.param in ("redis", "cluster"):
-        return request.param, request.getfixturevalue(f"{request.param}_prefix")
-    return request.param, f"test:{uuid.uuid4().hex}:"
+    return backend_of(request)
 
 
 @pytest.fixture
 async def open_store(
     backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[OpenStore]:
-    """`open_store()`: a new store of each backend over the same data each call; all closed afterwards."""
-    import fakeredis
-
-    kind, prefix = backend
-    server = fakeredis.FakeServer()
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        store: Store
-        if kind == "sqlite":
-            store = SQLiteStore(tmp_path / "events.sqlite3")
-        elif kind == "fakeredis":
-            store = RedisStore(fakeredis.FakeAsyncRedis(server=server), prefix=prefix)
-        elif kind == "cluster":
-            store = RedisStore.from_url(request.getfixturevalue("redis_cluster").url, prefix=prefix, cluster=True)
-        else:
-            store = RedisStore.from_url(REDIS_URL, prefix=prefix)
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        await store.aclose()
+    """`open_store()`: a new store of the backend over the same data each call; all closed afterwards."""
+    async with reopening(backend, tmp_path / "events.sqlite3", request) as open_one:
+        yield open_one
 
 
 async def test_an_event_is_new_once_then_a_replay(open_store: OpenStore):

@@ -8,53 +8,33 @@ leader that resigns frees it at once. SQLite serves a single process, which alwa
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from nono.core.store import Store
 from nono.core.store.redis_store import RedisStore
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
+from tests.support.reopened import OpenStore, backend_of, reopening
 
 POLL = "telegram:poll"
 ONE, OTHER = "host-a:101:1a2b3c4d", "host-b:202:5e6f7a8b"
 LONG, SHORT = 30.0, 0.2
 
-OpenStore = Callable[[], Store]
 
-
-@pytest.fixture(params=["fakeredis", "redis"])
+@pytest.fixture(params=["fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Backend name and key prefix; for real Redis the conftest prefix skips without Redis and deletes our keys."""
-    if request.param == "redis":
-        return "redis", request.getfixturevalue("redis_prefix")
-    return request.param, f"test:{uuid.uuid4().hex}:"
+    return backend_of(request)
 
 
 @pytest.fixture
-async def open_store(backend: tuple[str, str]) -> AsyncIterator[OpenStore]:
+async def open_store(
+    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenStore]:
     """`open_store()`: another process's store over the same Redis data each call; all closed afterwards."""
-    import fakeredis
-
-    kind, prefix = backend
-    server = fakeredis.FakeServer()
-    opened: list[Store] = []
-
-    def open_one() -> Store:
-        store: Store
-        if kind == "fakeredis":
-            store = RedisStore(fakeredis.FakeAsyncRedis(server=server), prefix=prefix)
-        else:
-            store = RedisStore.from_url(REDIS_URL, prefix=prefix)
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        await store.aclose()
+    async with reopening(backend, tmp_path / "unused.sqlite3", request) as open_one:
+        yield open_one
 
 
 async def test_of_two_owners_one_leads_and_renewing_keeps_the_lead(open_store: OpenStore):
