@@ -9,8 +9,6 @@ are shared by every store over the same keys (every process).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,7 @@ from nono.core.store import Store
 from nono.core.store.duties import duty
 from nono.core.store.redis_store import RedisStore
 from tests.conftest import REDIS_URL
-from tests.support.reopened import OpenStore, backend_of, reopening
+from tests.support.reopened import OpenStore, backend_of
 
 CONVERSATION = "telegram:chat:-100777"
 DAY = 24 * 60 * 60.0
@@ -27,15 +25,6 @@ DAY = 24 * 60 * 60.0
 @pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     return backend_of(request)
-
-
-@pytest.fixture
-async def open_store(
-    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[OpenStore]:
-    """`open_store()`: a new store of the backend over the same data each call; all closed afterwards."""
-    async with reopening(backend, tmp_path / "duties.sqlite3", request) as open_one:
-        yield open_one
 
 
 async def test_one_owner_holds_a_duty_and_renews_it_by_claiming_again(open_store: OpenStore):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from nono.core.store.redis_store import RedisStore
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
 from tests.support.clock import ManualClock
-from tests.support.reopened import OpenStore, backend_of, reopening
+from tests.support.reopened import OpenStore, backend_of
 
 DAY = 24 * 60 * 60.0
 UPDATE = "telegram:update:123456:1001"
@@ -27,15 +26,6 @@ UPDATE = "telegram:update:123456:1001"
 @pytest.fixture(params=["sqlite", "fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     return backend_of(request)
-
-
-@pytest.fixture
-async def open_store(
-    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[OpenStore]:
-    """`open_store()`: a new store of the backend over the same data each call; all closed afterwards."""
-    async with reopening(backend, tmp_path / "events.sqlite3", request) as open_one:
-        yield open_one
 
 
 async def test_an_event_is_new_once_then_a_replay(open_store: OpenStore):

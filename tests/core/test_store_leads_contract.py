@@ -8,7 +8,6 @@ leader that resigns frees it at once. SQLite serves a single process, which alwa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from nono.core.store.redis_store import RedisStore
 from nono.core.store.sqlite_store import SQLiteStore
 from tests.conftest import REDIS_URL
-from tests.support.reopened import OpenStore, backend_of, reopening
+from tests.support.reopened import OpenStore, backend_of
 
 POLL = "telegram:poll"
 ONE, OTHER = "host-a:101:1a2b3c4d", "host-b:202:5e6f7a8b"
@@ -26,15 +25,6 @@ LONG, SHORT = 30.0, 0.2
 @pytest.fixture(params=["fakeredis", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     return backend_of(request)
-
-
-@pytest.fixture
-async def open_store(
-    backend: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[OpenStore]:
-    """`open_store()`: another process's store over the same Redis data each call; all closed afterwards."""
-    async with reopening(backend, tmp_path / "unused.sqlite3", request) as open_one:
-        yield open_one
 
 
 async def test_of_two_owners_one_leads_and_renewing_keeps_the_lead(open_store: OpenStore):
