@@ -14,7 +14,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, ConnectionPool
 
-from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
+from nono.core.llm.base import ChatMessage, GenerationOptions
+from nono.core.llm.fake import FakeLLM
 from nono.core.models import Message
 from nono.core.personas import PersonaRegistry, load_personas
 from nono.core.store.redis_store import RedisStore
@@ -126,7 +127,7 @@ async def seed_history(store: Any, user_id: str, count: int, now: float, words: 
         await store.append_turn(user_id, DEFAULT_PERSONA, messages[start : start + 2000], now)
 
 
-class PacedLLM:
+class PacedLLM(FakeLLM):
     """A fake model that streams at a fixed token rate on a schedule, as a model server does.
 
     Token i is due at start + i / rate whether or not the reader kept up (a slow reader gets
@@ -134,16 +135,10 @@ class PacedLLM:
     The reply starts with `re:` and the user's message, so each user's reply is recognisable.
     """
 
-    name = "paced"
-    #: Nothing queues here: every stream runs at once.
-    queue_depth = 0
-
     def __init__(self, tokens: int = 100, rate: float = 20.0) -> None:
+        super().__init__(name="paced")
         self.tokens = tokens
         self.rate = rate
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -154,12 +149,6 @@ class PacedLLM:
             if delay > 0:
                 await asyncio.sleep(delay)
             yield piece
-
-    async def health(self) -> None:
-        """Always ready."""
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
 
 async def time_to_first_chunk(chat: Any, user: str, text: str, began: float) -> float:

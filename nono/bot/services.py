@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from nono.bot.backends import build_backends, persona_check, warn_unlisted_models
 from nono.bot.settings import Settings
+from nono.bot.turn_log import TurnLog
 from nono.core.chat import ChatLimits, ChatService
-from nono.core.errors import ConfigError, StoreUnavailable
+from nono.core.errors import ConfigError, PersonaConfigError, StoreUnavailable
 from nono.core.llm import LLM
+from nono.core.llm.backends import Backends
 from nono.core.personas import PersonaRegistry
 from nono.core.store import Store
 
@@ -23,7 +26,9 @@ class Services:
 
     settings: Settings
     store: Store
+    #: The default backend (LLM_BACKEND); `backends` holds every configured one.
     llm: LLM
+    backends: Backends
     personas: PersonaRegistry
     chat: ChatService
 
@@ -46,8 +51,7 @@ def chat_limits(settings: Settings) -> ChatLimits:
     )
 
 
-# One factory per backend name. Each imports its backend when called, so an unused backend's
-# client (redis, ollama, llama-cpp from the optional extra) is never loaded.
+# One factory per store. Each imports its client when called, so an unused one is never loaded.
 
 
 def _sqlite_store(settings: Settings) -> Store:
@@ -69,49 +73,19 @@ def _redis_store(settings: Settings) -> Store:
         raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
 
 
-def _local_llm(settings: Settings) -> LLM:
-    from nono.core.llm.local_llm import LocalLLM
-
-    return LocalLLM(
-        model_path=settings.model_path,
-        n_ctx=settings.num_ctx,
-        n_threads=settings.llm_threads,
-        timeout=settings.llm_timeout,
-        max_queue=settings.llm_max_queue,
-    )
-
-
-def _ollama_llm(settings: Settings) -> LLM:
-    from nono.core.llm.ollama_llm import OllamaLLM
-
-    return OllamaLLM(
-        host=settings.ollama_host,
-        model=settings.model_name,
-        timeout=settings.llm_timeout,
-        keep_alive=settings.ollama_keep_alive,
-        max_queue=settings.llm_max_queue,
-    )
-
-
 #: STORE → factory; the keys are exactly the values Settings accepts.
 STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"sqlite": _sqlite_store, "redis": _redis_store}
-#: LLM_BACKEND → factory.
-LLM_FACTORIES: dict[str, Callable[[Settings], LLM]] = {"local": _local_llm, "ollama": _ollama_llm}
 
 
 def build_store(settings: Settings) -> Store:
     return STORE_FACTORIES[settings.store](settings)
 
 
-def build_llm(settings: Settings) -> LLM:
-    return LLM_FACTORIES[settings.llm_backend](settings)
-
-
 @asynccontextmanager
-async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, llm: LLM | Backends | None = None) -> AsyncIterator[Services]:
     """Open every long-lived resource; close only what was opened, in reverse order.
 
-    `llm` replaces the configured backend (tests pass a FakeLLM).
+    `llm` replaces the configured backends (tests pass a FakeLLM, or several as Backends).
     """
     personas = PersonaRegistry.from_directory(
         settings.personas_dir, settings.default_persona, max_bytes=settings.persona_max_bytes
@@ -122,17 +96,25 @@ async def open_services(settings: Settings, *, llm: LLM | None = None) -> AsyncI
         store = build_store(settings)
         stack.push_async_callback(store.aclose)
         if llm is None:
-            llm = build_llm(settings)
-            stack.push_async_callback(llm.aclose)
+            backends = build_backends(settings)
+            stack.push_async_callback(backends.aclose)
+        else:
+            backends = llm if isinstance(llm, Backends) else Backends.single(llm)
         _check_budget(personas, settings)
+        personas.check = persona_check(backends)
+        if problems := personas.check({p.name: p for p in personas.all()}):
+            raise PersonaConfigError(problems)
         await _check_store(store)
-        chat = ChatService(store, llm, personas, chat_limits(settings))
+        await warn_unlisted_models(backends, personas)
+        chat = ChatService(store, backends, personas, chat_limits(settings))
+        chat.add_listener(TurnLog(message_text=settings.log_message_text))
         stack.push_async_callback(chat.aclose)
         log.info(
             "services_ready",
-            extra={"store": settings.store, "llm": llm.name, "personas": len(personas)},
-        )
-        yield Services(settings, store, llm, personas, chat)
+            extra={"store": settings.store, "llm": backends.default, "backends": list(backends.names),
+                   "fallback": list(backends.fallback), "personas": len(personas)},
+        )  # fmt: skip
+        yield Services(settings, store, backends.default_llm, backends, personas, chat)
 
 
 async def _check_store(store: Store) -> None:

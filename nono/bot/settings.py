@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nono.bot.secret_files import read_secret_files
 from nono.core.persona_files import PERSONA_MAX_BYTES
 
 IdList = Annotated[list[int], NoDecode]
+Backend = Literal["local", "ollama", "openai"]
+BackendList = Annotated[list[Backend], NoDecode]
 
 
 def _split_ids(value: object) -> object:
@@ -20,10 +24,24 @@ def _split_ids(value: object) -> object:
     return value
 
 
+def parse_headers(text: str) -> dict[str, str]:
+    """OPENAI_HEADERS: a JSON object of header names to string values."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError("OPENAI_HEADERS must be a JSON object of header names to values") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("OPENAI_HEADERS must be a JSON object of header names to string values")
+    return value
+
+
 class Settings(BaseSettings):
     """Every knob Nono has; each is documented in `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a ValidationError's text would otherwise quote every setting, secrets included.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # storage
     store: Literal["sqlite", "redis"] = "sqlite"
@@ -38,13 +56,21 @@ class Settings(BaseSettings):
     lock_lease: float = Field(default=30, ge=0.5, le=3600)
 
     # model
-    llm_backend: Literal["local", "ollama"] = "local"
+    llm_backend: Backend = "local"
+    llm_backends: BackendList = []
+    llm_fallback: BackendList = []
     ollama_host: str = "http://localhost:11434"
     model_name: str = Field(default="smollm2:135m", min_length=1)
+    ollama_model: str | None = Field(default=None, min_length=1)
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = Field(default=None, min_length=1)
+    openai_headers: SecretStr | None = None  # JSON object; may carry credentials
     model_path: Path | None = None
     num_ctx: int = Field(default=2048, ge=256, le=131072)
     llm_timeout: float = Field(default=60, gt=0)
     llm_threads: int | None = Field(default=None, ge=1, le=256)
+    llm_gpu_layers: int = Field(default=0, ge=-1)
     llm_max_queue: int = Field(default=32, ge=1)
     ollama_keep_alive: str = "5m"
 
@@ -100,6 +126,7 @@ class Settings(BaseSettings):
     telegram_allowed_chats: IdList = []
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_message_text: bool = False  # what people write and the replies, in the log (any level)
 
     _split = field_validator(
         "discord_channels",
@@ -112,6 +139,38 @@ class Settings(BaseSettings):
         "telegram_allowed_chats",
         mode="before",
     )(_split_ids)
+
+    @field_validator("llm_backends", "llm_fallback", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("openai_headers")
+    @classmethod
+    def _headers_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_headers(value.get_secret_value())  # the message names the setting, never its value
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: object) -> object:
+        return read_secret_files(cls, data)  # DISCORD_TOKEN_FILE=/run/secrets/… and the like
+
+    @model_validator(mode="after")
+    def _backends_known(self) -> Settings:
+        names = self.backend_names
+        if self.llm_backends and self.llm_backend not in names:
+            raise ValueError(f"LLM_BACKEND={self.llm_backend} must be one of LLM_BACKENDS ({', '.join(names)})")
+        if twice := sorted({n for n in self.llm_backends if self.llm_backends.count(n) > 1}):
+            raise ValueError(f"LLM_BACKENDS: {', '.join(twice)} listed more than once")
+        if missing := [n for n in self.llm_fallback if n not in names]:
+            raise ValueError(f"LLM_FALLBACK: {', '.join(missing)} not in LLM_BACKENDS ({', '.join(names)})")
+        if "openai" in names and self.llm_backend != "openai" and self.openai_model is None:
+            raise ValueError("OPENAI_MODEL is required when openai is one of LLM_BACKENDS but not LLM_BACKEND")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -158,6 +217,20 @@ class Settings(BaseSettings):
                     f"to keep this, or {name}={shared} for one conversation everyone in a {shared} shares."
                 )
         return found
+
+    @property
+    def backend_names(self) -> list[str]:
+        """The backends to start: LLM_BACKENDS, or LLM_BACKEND alone."""
+        return list(self.llm_backends) or [self.llm_backend]
+
+    def model_for(self, backend: str) -> str:
+        """A backend's model: its own setting, else MODEL_NAME when it is the default backend."""
+        own = {"ollama": self.ollama_model, "openai": self.openai_model}.get(backend)
+        if own is not None:
+            return own
+        if backend == "local":
+            return self.model_path.name if self.model_path is not None else "bundled SmolLM2"
+        return self.model_name  # the default backend's (MODEL_NAME), or Ollama's default when it is not
 
     @property
     def redis_dsn(self) -> str:

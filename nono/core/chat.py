@@ -12,6 +12,7 @@ from nono.core.errors import Busy, ServiceUnavailable, UserFacingError
 from nono.core.limits import ChatLimits
 from nono.core.lines import UserLines
 from nono.core.linking import Linker
+from nono.core.llm.backends import Backends
 from nono.core.llm.base import LLM
 from nono.core.memory import Quote
 from nono.core.model_gate import ModelGate
@@ -44,7 +45,7 @@ class ChatService:
     def __init__(
         self,
         store: Store,
-        llm: LLM,
+        llm: LLM | Backends,
         personas: PersonaRegistry,
         limits: ChatLimits = ChatLimits(),
         *,
@@ -52,6 +53,8 @@ class ChatService:
     ) -> None:
         self._limits = limits
         self._clock = clock
+        backends = llm if isinstance(llm, Backends) else Backends.single(llm)
+        llm = backends.default_llm  # background work (summaries) and fact budgets use the default backend
         self._tracker = TurnTracker()
         gate = ModelGate()
         summaries = None
@@ -62,7 +65,9 @@ class ChatService:
             summaries = Summarizer(store, llm, gate, personas, summary_limits, clock)
         self._deliveries = Deliveries(store, clock, lambda: personas.default, lease=limits.turn_lease)
         # One host for every turn: replies reach the service's parts only through it.
-        self._host = TurnHost(store, llm, personas, limits, clock, self._tracker, gate, summaries, self._deliveries)
+        self._host = TurnHost(
+            store, backends, personas, limits, clock, self._tracker, gate, summaries, self._deliveries
+        )
         per_minute = limits.rate_limit_per_minute
         self._rate: RateLimiter | None = None
         self._lines: UserLines | SharedSeats
@@ -84,8 +89,13 @@ class ChatService:
 
     @property
     def llm(self) -> LLM:
-        """The model that writes the replies."""
-        return self._host.llm
+        """The default backend (LLM_BACKEND): personas without `backend:` and background work use it."""
+        return self._host.backends.default_llm
+
+    @property
+    def backends(self) -> Backends:
+        """Every configured backend, with the fallback order."""
+        return self._host.backends
 
     @property
     def personas(self) -> PersonaRegistry:

@@ -116,8 +116,12 @@ class ServiceUnavailable(UserFacingError):
 class ModelUnavailable(ServiceUnavailable):
     code = "model_unavailable"
 
-    def __init__(self, message: str = MODEL_UNAVAILABLE) -> None:
+    def __init__(self, message: str = MODEL_UNAVAILABLE, *, fallback: bool = False) -> None:
         super().__init__(message)
+        #: The server is down or overloaded (refused, 5xx): another backend of LLM_FALLBACK may answer
+        #: instead, if no chunk was sent yet. False for what another try would not fix here (a bad key,
+        #: an unknown model) and for a stall the user already waited LLM_TIMEOUT on.
+        self.fallback = fallback
 
 
 class StoreUnavailable(ServiceUnavailable):
@@ -135,6 +139,8 @@ class Busy(ServiceUnavailable):
 
     def __init__(self, message: str = BUSY) -> None:
         super().__init__(message)
+        #: A busy backend is as good as down for this reply: the next one of LLM_FALLBACK may answer.
+        self.fallback = True
 
 
 class RateLimited(UserFacingError):

@@ -8,7 +8,7 @@ reported with file, line, persona and field, and a set is only swapped in whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,10 @@ class Persona(BaseModel):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=384, ge=1, le=8192)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    #: A model of the persona's backend, passed as is: never split on "/" (Ollama's hf.co/…, OpenRouter's openai/…).
     model: str | None = Field(default=None, min_length=1, max_length=200)
+    #: One of LLM_BACKENDS; None: the default one (LLM_BACKEND). Checked at start-up.
+    backend: str | None = Field(default=None, pattern=r"^[a-z0-9_-]{1,32}$")
     greeting: str = Field(default="", max_length=1000)
 
 
@@ -152,6 +155,8 @@ class PersonaRegistry:
         self.default = default
         self.directory = Path(directory) if directory is not None else None
         self.max_bytes = max_bytes
+        #: What the wiring checks of a set before it is used (each persona's backend is configured): problems.
+        self.check: Callable[[Mapping[str, Persona]], list[str]] | None = None
 
     @classmethod
     def from_directory(cls, directory: str | Path, default: str, max_bytes: int = PERSONA_MAX_BYTES) -> PersonaRegistry:
@@ -190,6 +195,8 @@ class PersonaRegistry:
         personas = load_personas(self.directory, self.max_bytes)
         if self.default not in personas:
             raise PersonaConfigError([f"the default persona {self.default!r} would disappear"])
+        if self.check is not None and (problems := self.check(personas)):
+            raise PersonaConfigError(problems)
         self._personas = personas
         log.info("personas_reloaded", extra={"count": len(personas)})
         return self.names()

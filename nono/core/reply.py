@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING
 
 from nono.core.chunks import ChunkReader, ReadingStopped
 from nono.core.errors import ServiceUnavailable, UserFacingError
+from nono.core.fallback import open_first
 from nono.core.flight import Flight
 from nono.core.llm.base import close_stream
 from nono.core.models import Message
@@ -175,6 +177,7 @@ class Reply:
     async def _run(self) -> AsyncGenerator[str]:
         person = self.user_id
         record = TurnRecord(person, platform_of(person) if ":" in person and person != _NOBODY.person else "?")
+        record.text = self.turn.text
         try:
             if self._error is not None:
                 raise self._error
@@ -199,7 +202,8 @@ class Reply:
             if self._ticket is not None and self._undelivered is None:
                 await self._leave()  # a reply still being delivered leaves once it is stored
             record.finished = time.monotonic()
-            record.chars = len(self.text)
+            record.reply = self.text
+            record.chars = len(record.reply)
             self._host.tracker.notify(record)
 
     async def _generate(self, record: TurnRecord) -> AsyncGenerator[str]:
@@ -211,26 +215,27 @@ class Reply:
         self.conversation_id = context.conversation_id
         self.persona = persona = host.personas.resolve(context.session.persona if context.session else None)
         record.persona = persona.name
-        messages, options = turn.prompt(host.llm, persona, context, limits)
         finished = stopped = False
-        stream = host.llm.stream(messages, options)
+        stream: AsyncIterator[str] | None = None
         await host.gate.enter()  # a background summary gives the model up first
         try:
             # The chunk loop is written out flat (no generator per concern): every layer costs
             # each chunk of each reply, 100,000 chunks when 1,000 replies stream (bench P4).
             reader = self._reader
             try:
-                while (chunk := await reader.next(stream)) is not None:
-                    if not chunk:
-                        continue
-                    if record.first_token is None:
-                        record.first_token = time.monotonic()
-                    chunk = self._cap(chunk)
-                    self.parts.append(chunk)
-                    record.chunks += 1
-                    yield chunk
-                    if self.incomplete:  # hit MAX_REPLY_CHARS
-                        break
+                prompt_for = partial(turn.prompt, persona=persona, context=context, limits=limits)
+                stream, chunk = await open_first(host.backends.chain(persona.backend), prompt_for, reader, record)
+                while chunk is not None:
+                    if chunk:
+                        if record.first_token is None:
+                            record.first_token = time.monotonic()
+                        chunk = self._cap(chunk)
+                        self.parts.append(chunk)
+                        record.chunks += 1
+                        yield chunk
+                        if self.incomplete:  # hit MAX_REPLY_CHARS
+                            break
+                    chunk = await reader.next(stream)
             except ReadingStopped:
                 self._stopped()
             finished = True
@@ -239,7 +244,8 @@ class Reply:
             raise
         finally:
             try:
-                await close_stream(stream)
+                if stream is not None:
+                    await close_stream(stream)
             finally:
                 host.gate.leave()
                 # A failed generation stores nothing; a stopped one stores its part, marked incomplete.

@@ -59,8 +59,7 @@ def model_label(llm: LLM, persona_model: str | None) -> str:
     """Which model writes with these options: the persona's, else the backend's own, for the stored summary."""
     if persona_model:
         return persona_model
-    model = getattr(llm, "model", None) or getattr(getattr(llm, "model_path", None), "name", None)
-    return f"{llm.name}:{model}" if model else llm.name
+    return f"{llm.name}:{llm.model}"
 
 
 def transcript_line(message: Message) -> str:
@@ -210,9 +209,11 @@ class Summarizer:
         if not messages:
             return False
         persona = self._personas.resolve(session.persona)
+        # Summaries are written by the default backend: a persona's model is its own backend's to name.
+        model = persona.model if persona.backend in (None, self._llm.name) else None
         prompt, included = self.prompt(previous.text if previous else "", messages)
         options = GenerationOptions(
-            temperature=0.2, max_tokens=self._limits.summary_tokens, model=persona.model,
+            temperature=0.2, max_tokens=self._limits.summary_tokens, model=model,
             num_ctx=self._limits.num_ctx, purpose="summary",
         )  # fmt: skip
         text = (await self._gate.background(self._llm, prompt, options)).strip()
@@ -220,7 +221,7 @@ class Summarizer:
             raise ValueError("the model wrote an empty summary")
         last = messages[included - 1].seq
         assert last is not None
-        summary = Summary(text, last, model_label(self._llm, persona.model), self._clock())
+        summary = Summary(text, last, model_label(self._llm, model), self._clock())
         stored = await self._store.put_summary(conversation_id, summary, revision=revision, epoch=session.created_at)
         log.info(
             "summary_stored" if stored else "summary_outdated",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nono.core.deliveries import Deliveries
-from nono.core.llm.base import LLM
+from nono.core.llm.backends import Backends
 from nono.core.model_gate import ModelGate
 from nono.core.personas import PersonaRegistry
 from nono.core.store.base import Store
@@ -120,7 +120,8 @@ class TurnHost:
     """Everything a Reply reaches outside itself; built once by ChatService and shared by its turns."""
 
     store: Store
-    llm: LLM
+    #: The backends a persona's reply may come from (its own first, then LLM_FALLBACK's).
+    backends: Backends
     personas: PersonaRegistry
     limits: TurnLimits
     clock: Callable[[], float]

@@ -36,16 +36,20 @@ class Turn:
         return Message("user", self.text, received_at, self.metadata, None, speaker.person, speaker.name)
 
     def prompt(
-        self, llm: LLM, persona: Persona, context: Context, limits: TurnLimits
+        self, llm: LLM, *, persona: Persona, context: Context, limits: TurnLimits, own: bool = True
     ) -> tuple[list[ChatMessage], GenerationOptions]:
-        """The prompt and generation options of this turn, read `context`, answered by `persona`."""
+        """The prompt and generation options of this turn, read `context`, answered by `persona` through `llm`.
+
+        The prompt is cut to `llm`'s token count. `own`: `llm` is the persona's own backend, so its
+        `model:` applies; a backend standing in for it (LLM_FALLBACK) answers with its own model.
+        """
         new = NewMessage(self.text, self.speaker.name, self.quotes)
         recall = Recall(context.facts, context.summary, limits.memory_facts_tokens, limits.memory_summary_tokens)
         shared = self.conversation.shared
         messages = build_prompt(llm, persona, context.messages, new, limits.num_ctx, shared=shared, recall=recall)
         options = GenerationOptions(
             temperature=persona.temperature, max_tokens=persona.max_tokens, top_p=persona.top_p,
-            model=persona.model, num_ctx=limits.num_ctx,
+            model=persona.model if own else None, num_ctx=limits.num_ctx,
         )  # fmt: skip
         return messages, options
 
@@ -64,6 +68,13 @@ class TurnRecord:
     finished: float | None = None
     chunks: int = 0
     chars: int = 0
+    #: The backend that answered (None: the turn never reached a model).
+    backend: str | None = None
+    #: Backends that failed before their first chunk and were stood in for, in order (LLM_FALLBACK).
+    fell_back: tuple[str, ...] = ()
+    #: What the person said and what was answered: for a listener logging them (only with LOG_MESSAGE_TEXT).
+    text: str = ""
+    reply: str = ""
 
     @property
     def latency(self) -> float | None:

@@ -15,6 +15,12 @@ EMPTY_REPLY = "(The model returned an empty reply.)"
 
 #: The model failed in a way with nothing more specific to say.
 MODEL_UNAVAILABLE = "The model is unavailable right now. Please try again in a minute."
+#: A model server that cannot be reached (refused, reset, an error status).
+MODEL_SERVER_UNREACHABLE = "The model server is unavailable right now. Please try again in a minute."
+#: A reply's stream that broke after it started.
+MODEL_STREAM_BROKEN = "The model stopped answering partway through. Please try again in a minute."
+#: A model server whose own queue is full.
+MODEL_SERVER_BUSY = "The model server is busy right now. Please try again shortly."
 #: No first (or next) token within the configured timeout.
 TOO_SLOW = "The model took too long to answer. Please try again in a minute."
 #: The store (Redis or the SQLite file) cannot be reached.

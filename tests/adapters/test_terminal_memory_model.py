@@ -56,6 +56,16 @@ class RecordingLLM:
         async for chunk in self.inner.stream(messages, options):
             yield chunk
 
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    async def learn_counts(self) -> bool:
+        return await self.inner.learn_counts()
+
+    async def list_models(self):
+        return await self.inner.list_models()
+
     async def health(self) -> None:
         await self.inner.health()
 

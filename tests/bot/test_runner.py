@@ -65,7 +65,11 @@ async def test_without_platform_tokens_only_the_sidecar_runs(tmp_path: Path) -> 
         parts = await start_parts(services, stack)
         assert [part.name for part in parts] == ["sidecar"]
         async with aiohttp.ClientSession() as http, http.get(f"{parts[0].url}/ready") as ready:
-            assert await ready.json() == {"status": "ok", "checks": {"store": "ok", "llm": "ok"}}
+            assert await ready.json() == {
+                "status": "ok",
+                "checks": {"store": "ok", "llm": "ok"},
+                "backends": {"fake": "ok"},
+            }
 
 
 def test_a_platform_that_is_not_configured_is_never_imported() -> None:

@@ -8,7 +8,8 @@ from typing import get_args
 
 import pytest
 
-from nono.bot.services import LLM_FACTORIES, STORE_FACTORIES, open_services
+from nono.bot.backends import LLM_FACTORIES
+from nono.bot.services import STORE_FACTORIES, open_services
 from nono.bot.settings import Settings
 from nono.core.errors import ConfigError
 from nono.core.llm.fake import FakeLLM

@@ -19,6 +19,7 @@ from nono.core.chat import ChatService
 from nono.core.errors import Busy, RateLimited
 from nono.core.limits import ChatLimits
 from nono.core.llm.base import ChatMessage, GenerationOptions
+from nono.core.llm.fake import FakeLLM
 from nono.core.store.lines import Fence, Seat, SeatRequest, StaleFence, Waiting
 from nono.core.store.redis_store import RedisStore
 from tests.conftest import REDIS_URL
@@ -26,24 +27,13 @@ from tests.conftest import REDIS_URL
 LEASE = 0.6
 
 
-class EchoLLM:
+class EchoLLM(FakeLLM):
     """Answers `re: <the newest user message> (saw N)` after `delay`, N the messages in its prompt."""
 
     def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(count_tokens=lambda text: len(text) // 4 + 1)
         self.delay = delay
         self.prompts: list[list[str]] = []
-
-    def queue_depth(self) -> int:
-        return 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text) // 4 + 1
-
-    async def health(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         said = [m.content for m in messages if m.role != "system"]

@@ -44,7 +44,12 @@ async def test_messages_that_leave_the_window_are_summarized_covering_exactly_th
     await talk(chat, llm, 2)  # seqs 0 and 1 leave the window
     await chat.summaries.idle()
     summary = await store.get_summary(USER)
-    assert (summary.text, summary.covers, summary.model, summary.revision) == ("Ana asked question 0.", 1, "fake", 1)
+    assert (summary.text, summary.covers, summary.model, summary.revision) == (
+        "Ana asked question 0.",
+        1,
+        "fake:fake-model",
+        1,
+    )
     condensed = prompt_of(llm, "summary")
     assert "question 0" in condensed and "answer 0" in condensed and "question 1" not in condensed
     assert llm.calls("summary")[-1].options.max_tokens == LIMITS.memory_summary_tokens

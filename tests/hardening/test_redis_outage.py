@@ -108,7 +108,10 @@ async def test_users_are_told_memory_is_unavailable_and_every_answered_turn_surv
 
             redis.stop(kill=kill)  # mid-stream: the drivers keep sending
             await until(lambda: all(c.failures_in_a_row >= 3 for c in chatters), what="refusals during the outage")
-            assert await ready(http, url) == (503, {"status": "failing", "checks": {"store": "failing", "llm": "ok"}})
+            assert await ready(http, url) == (
+                503,
+                {"status": "failing", "checks": {"store": "failing", "llm": "ok"}, "backends": {"fake": "ok"}},
+            )
             async with http.get(f"{url}/health") as health:
                 assert health.status == 200, "liveness does not depend on Redis: nothing to restart"
             error = await ws_turn(ws, "during the outage")
@@ -126,7 +129,10 @@ async def test_users_are_told_memory_is_unavailable_and_every_answered_turn_surv
             for chatter in chatters:
                 chatter.stop = True
             await asyncio.gather(*drivers)
-            assert await ready(http, url) == (200, {"status": "ok", "checks": {"store": "ok", "llm": "ok"}})
+            assert await ready(http, url) == (
+                200,
+                {"status": "ok", "checks": {"store": "ok", "llm": "ok"}, "backends": {"fake": "ok"}},
+            )
             assert (await ws_turn(ws, "after"))["reply"] == ANSWER, "the same socket works again"
             up = await scrape(http, url)
             assert metric_value(up, "nono_store_up") == 1

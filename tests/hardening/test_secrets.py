@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -29,13 +30,17 @@ import yarl
 
 from nono.adapters.telegram.outbox import TYPING_DELAY
 from nono.bot import cli
+from nono.bot.backends import LLM_FACTORIES
 from nono.bot.logging_setup import REDACTED, Redactor, secret_values, setup_logging
 from nono.bot.redacted_output import RedactingWriter
 from nono.bot.runner import start_parts
 from nono.bot.services import open_services
 from nono.bot.settings import Settings
+from nono.core.errors import ModelUnavailable
+from nono.core.llm.backends import Backends
 from nono.core.llm.fake import FakeLLM
 from tests.adapters.discord.test_discord_running import FakeDiscord
+from tests.fakes.openai_server import running_openai
 from tests.fakes.telegram_server import FakeTelegram, running_telegram
 from tests.hardening.conftest import until
 from tests.support.redis_server import RedisServer, free_port
@@ -48,10 +53,12 @@ TELEGRAM_TOKEN = "7012345678:AAH-telegram-token-do-not-leak_42"
 ADMIN_TOKEN = "admin-token-do-not-leak-7f3a9c"
 REDIS_PASSWORD = "redis-pass/word@do-not-leak"  # characters that URLs must escape
 WEBHOOK_SECRET = "webhook-secret-do-not-leak"
-SECRETS = (DISCORD_TOKEN, TELEGRAM_TOKEN, ADMIN_TOKEN, REDIS_PASSWORD, WEBHOOK_SECRET)
+OPENAI_KEY = "sk-openai-key-do-not-leak-1234"
+HEADER_SECRET = "header-value-do-not-leak-5678"  # an OPENAI_HEADERS value (some gateways take keys there)
+SECRETS = (DISCORD_TOKEN, TELEGRAM_TOKEN, ADMIN_TOKEN, REDIS_PASSWORD, WEBHOOK_SECRET, OPENAI_KEY, HEADER_SECRET)
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ALICE = 1001
-THIRD_PARTY = ("httpx", "httpcore", "telegram", "discord", "aiohttp", "redis", "asyncio")
+THIRD_PARTY = ("httpx", "httpcore", "telegram", "discord", "aiohttp", "redis", "asyncio", "openai")
 
 
 def leaked(text: str) -> list[str]:
@@ -120,7 +127,7 @@ class PasswordRedis(RedisServer):
 
 
 @asynccontextmanager
-async def running_nono(settings: Settings, llm: FakeLLM) -> AsyncIterator[str]:
+async def running_nono(settings: Settings, llm: Backends) -> AsyncIterator[str]:
     """What `nono run` runs, in this process: services, sidecar, Telegram, Discord. Yields the sidecar URL."""
     async with (
         open_services(settings, llm=llm) as services,
@@ -140,6 +147,9 @@ async def exchange(http: aiohttp.ClientSession, method: str, url: str, **kwargs)
         return response.status, headers + "\n\n" + await response.text()
 
 
+REST_CHAT = {"user_id": "rest:y", "message": "hi"}
+
+
 async def provoke_the_sidecar(http: aiohttp.ClientSession, url: str) -> dict[str, tuple[int, str]]:
     """Every kind of answer the sidecar gives, good and bad."""
     chat = {"user_id": "rest:x", "message": "hi"}
@@ -151,6 +161,7 @@ async def provoke_the_sidecar(http: aiohttp.ClientSession, url: str) -> dict[str
         "metrics": await exchange(http, "GET", f"{url}/metrics", headers=AUTH),
         "metrics without auth": await exchange(http, "GET", f"{url}/metrics"),
         "openapi": await exchange(http, "GET", f"{url}/openapi.json", headers=AUTH),
+        "models": await exchange(http, "GET", f"{url}/models", headers=AUTH),
         "chat": await exchange(http, "POST", f"{url}/chat", json=chat, headers=AUTH),
         "no auth": await exchange(http, "POST", f"{url}/chat", json=chat),
         "wrong token": await exchange(http, "POST", f"{url}/chat", json=chat, headers=wrong),
@@ -192,7 +203,7 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
 ) -> None:
     redis = PasswordRedis(tmp_path).start()
     port = free_port()
-    async with running_telegram(token=TELEGRAM_TOKEN) as tg:
+    async with running_telegram(token=TELEGRAM_TOKEN) as tg, running_openai(api_key=OPENAI_KEY) as (oai_url, oai):
         tg.add_user(ALICE, "Alice")
         redis_url = f"redis://:{quote(REDIS_PASSWORD, safe='')}@127.0.0.1:{redis.port}/0"
         settings = Settings(
@@ -200,16 +211,20 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
             discord_token=DISCORD_TOKEN, telegram_token=TELEGRAM_TOKEN, telegram_base_url=tg.base_url,
             telegram_webhook_secret=WEBHOOK_SECRET, admin_token=ADMIN_TOKEN, sidecar_host="127.0.0.1",
             sidecar_port=port, personas_dir=ROOT / "personas", data_dir=tmp_path, log_level="DEBUG",
-            shutdown_grace=1,
+            shutdown_grace=1, llm_backends="local,openai", llm_fallback="openai", openai_base_url=oai_url,
+            openai_api_key=OPENAI_KEY, openai_model="gpt-4o-mini",
+            openai_headers=json.dumps({"X-Title": "Nono", "X-Gateway-Key": HEADER_SECRET}),
         )  # fmt: skip
         logs = io.StringIO()
         setup_logging(settings.log_level, stream=logs, secrets=secret_values(settings))
         for name in THIRD_PARTY:
             logging.getLogger(name).setLevel(logging.DEBUG)
         answers: dict[str, tuple[int, str]] = {}
-        llm = FakeLLM(default_reply="Hello there.")
+        llm = FakeLLM(name="local", default_reply="Hello there.")
+        openai = LLM_FACTORIES["openai"](settings)  # the real backend, against the loopback OpenAI server
+        backends = Backends([llm, openai], "local", ("openai",))
         try:
-            async with running_nono(settings, llm) as url, aiohttp.ClientSession() as http:
+            async with running_nono(settings, backends) as url, aiohttp.ClientSession() as http:
                 tg.say(tg.users[ALICE], tg.chats[ALICE], "hello")
                 await tg.wait_for(lambda: tg.shown(ALICE) == ["Hello there."])
                 provoke_telegram(tg)
@@ -217,6 +232,14 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
                 tg.say(tg.users[ALICE], tg.chats[ALICE], "again")
                 await tg.wait_for(lambda: not any(f.times for f in tg.faults))
                 await until(lambda: '"telegram_api_error"' in logs.getvalue(), what="the 401 to be handled")
+                # The local model down: the OpenAI backend stands in, sending the key and the headers.
+                llm.enqueue([], error=ModelUnavailable("down", fallback=True))
+                oai.enqueue(["From", " the", " stand-in."])
+                answers["fallback"] = await exchange(http, "POST", f"{url}/chat", json=REST_CHAT, headers=AUTH)
+                # The key is revoked at the server: 401s, echoing part of what was sent, end in logs and bodies.
+                oai.api_key = "sk-rotated-elsewhere"
+                llm.enqueue([], error=ModelUnavailable("down", fallback=True))
+                answers["key refused"] = await exchange(http, "POST", f"{url}/chat", json=REST_CHAT, headers=AUTH)
                 for phase in ("up", "redis down", "redis back", "wrong password"):
                     if phase == "redis down":
                         redis.stop(kill=True)
@@ -227,6 +250,7 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
                     answers.update({f"{phase}: {k}": v for k, v in (await provoke_the_sidecar(http, url)).items()})
         finally:
             redis.stop()
+            await openai.aclose()
 
     log = logs.getvalue()
     assert not leaked(log), [line for line in log.splitlines() if leaked(line)][:5]
@@ -234,7 +258,11 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
         assert not leaked(text), f"{name} ({status}) shows a secret:\n{text}"
     # The scenario did what it says: the answers and log lines that could have carried a secret exist.
     statuses = {name: status for name, (status, _) in answers.items()}
-    assert statuses["up: chat"] == 200 and statuses["up: metrics"] == 200
+    assert statuses["up: chat"] == 200 and statuses["up: metrics"] == 200 and statuses["up: models"] == 200
+    assert (statuses["fallback"], statuses["key refused"]) == (200, 503)
+    assert "From the stand-in." in answers["fallback"][1] and "OPENAI_API_KEY" in answers["key refused"][1]
+    sent = oai.chat_requests[0].headers
+    assert (sent["authorization"], sent["x-gateway-key"]) == (f"Bearer {OPENAI_KEY}", HEADER_SECRET)
     assert {statuses[f"up: {k}"] for k in ("no auth", "wrong token", "basic auth", "metrics without auth")} == {401}
     assert (statuses["up: no route"], statuses["up: method"], statuses["up: media type"]) == (404, 405, 415)
     assert (statuses["up: malformed"], statuses["up: invalid"], statuses["up: too large"]) == (400, 422, 413)
@@ -252,6 +280,9 @@ async def test_known_secrets_appear_in_no_log_line_error_body_or_metrics(
         "store_recovered",
     ):
         assert f'"event": "{event}"' in log, f"no {event} line: the scenario did not get that far"
+    # The openai client logs each request's options (headers included) at DEBUG: redaction kept them out.
+    assert any('"logger": "openai' in line for line in log.splitlines()), "the openai client logged nothing"
+    assert '"event": "llm_fallback"' in log and '"event": "llm_key_refused"' in log
     request_lines = [line for line in log.splitlines() if '"logger": "httpx"' in line and "getUpdates" in line]
     assert request_lines and all(f"/bot{REDACTED}/getUpdates" in line for line in request_lines)
 

@@ -10,6 +10,7 @@ from typing import Literal
 from nono.adapters.parts import Part
 from nono.core.chat import ChatService
 from nono.core.errors import NonoError
+from nono.core.llm.backends import persona_chains_up
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,23 @@ async def _state(name: str, probe: Probe) -> State:
     return "ok"
 
 
-async def readiness(chat: ChatService, parts: Iterable[Part]) -> dict[str, State]:
-    """`{"store": "ok", "llm": "failing", "discord": "ok", …}`, all checks run concurrently."""
-    probes: dict[str, Probe] = {"store": chat.store.ping, "llm": chat.llm.health}
+async def readiness(chat: ChatService, parts: Iterable[Part]) -> tuple[dict[str, State], dict[str, State]]:
+    """`{"store": "ok", "llm": "ok", "discord": "ok", …}` and each backend's state, all checked concurrently.
+
+    "llm" is ok while every persona has a backend of its chain (its own, then LLM_FALLBACK's) up:
+    a backend that is down but stood in for keeps the bot ready, and shows as failing in the second dict.
+    """
+    backends = chat.backends
+    probes: dict[str, Probe] = {"store": chat.store.ping}
+    for llm in backends:
+        probes[f"llm:{llm.name}"] = llm.health
     for part in parts:
         probes[part.name] = _adapter_probe(part.healthy)
-    states = await asyncio.gather(*(_state(name, probe) for name, probe in probes.items()))
-    return dict(zip(probes, states, strict=True))
+    states = dict(zip(probes, await asyncio.gather(*(_state(n, p) for n, p in probes.items())), strict=True))
+    up = {llm.name: states.pop(f"llm:{llm.name}") == "ok" for llm in backends}
+    chains = {p.name: [llm.name for llm in backends.chain(p.backend)] for p in chat.personas.all()}
+    stranded = persona_chains_up(chains, up)
+    if stranded:
+        log.warning("ready_personas_without_model", extra={"personas": stranded})
+    checks: dict[str, State] = {"store": states.pop("store"), "llm": "failing" if stranded else "ok", **states}
+    return checks, {name: "ok" if ok else "failing" for name, ok in up.items()}

@@ -107,7 +107,10 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: Literal["ok", "failing"]
+    #: store, llm (every persona has a backend of its chain up), and each running adapter.
     checks: dict[str, Literal["ok", "failing"]]
+    #: Each configured model backend on its own: one may fail while another stands in for it.
+    backends: dict[str, Literal["ok", "failing"]]
 
 
 _HELD_IN = "The conversation holding the data (for a linked person's id, their linked private conversation)"
@@ -170,6 +173,21 @@ class ReloadOut(BaseModel):
     personas: list[str]
 
 
+class ModelOut(BaseModel):
+    name: str
+    size: int | None = Field(default=None, description="Bytes on disk; absent when the server does not say")
+    context: int | None = Field(default=None, description="Context window in tokens; absent when unknown")
+
+
+class ModelsOut(BaseModel):
+    default: str = Field(description="The default backend (LLM_BACKEND): personas without `backend:` use it")
+    models: dict[str, list[ModelOut]] = Field(
+        description="Each configured backend's models, by backend name; empty for a backend in `errors`"
+    )
+    default_models: dict[str, str] = Field(description="The model each backend answers with when a persona names none")
+    errors: dict[str, str] = Field(description="Why a backend could not list its models, by backend name")
+
+
 class ActiveOut(BaseModel):
     sessions: list[SessionOut]
     total: int
@@ -218,6 +236,6 @@ class Problem(BaseModel):
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (StartSessionIn, ChatIn, PersonaIn, WsChatIn, LinkIn, TelegramUpdateIn)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    HealthOut, ReadyOut, SessionOut, ChatOut, HistoryOut, ClearOut, PersonasOut, ReloadOut, ActiveOut,
+    HealthOut, ReadyOut, SessionOut, ChatOut, HistoryOut, ClearOut, PersonasOut, ReloadOut, ModelsOut, ActiveOut,
     ConversationsOut, PersonOut, UnlinkOut, WebhookOut, Problem,
 )  # fmt: skip

@@ -2,7 +2,8 @@
 
 Handlers translate only: read and validate the request, call ChatService, shape the answer.
 Errors are raised and rendered by the error middleware. Conversation routes live in
-conversations.py, people routes in people.py, memory routes (facts, summary, export, erasure) in memory.py.
+conversations.py, people routes in people.py, memory routes (facts, summary, export, erasure) in memory.py,
+the model listing in model_routes.py.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from aiohttp import web
 
 import nono
 from nono.adapters.http.conversations import conversation_routes
+from nono.adapters.http.docs_ui import docs_routes
 from nono.adapters.http.errors import HttpProblem
 from nono.adapters.http.health import readiness
 from nono.adapters.http.memory import memory_routes
 from nono.adapters.http.metrics import CONTENT_TYPE
+from nono.adapters.http.model_routes import model_routes
 from nono.adapters.http.models import (
     HealthOut,
     PersonaOut,
@@ -46,13 +49,14 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Readiness: store, model and every running adapter; 503 names the failing ones."""
     parts: tuple[Part, ...] = request.app[PARTS]
-    checks = await readiness(request.app[CHAT], parts)
+    checks, backends = await readiness(request.app[CHAT], parts)
     ok = all(state == "ok" for state in checks.values())
-    return json_response(ReadyOut(status="ok" if ok else "failing", checks=checks), 200 if ok else 503)
+    body = ReadyOut(status="ok" if ok else "failing", checks=checks, backends=backends)
+    return json_response(body, 200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = await request.app[METRICS].render()
+    body = await request.app[METRICS].render(request.app[PARTS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -115,10 +119,12 @@ def route_table(metrics_public: bool) -> list[RouteSpec]:
           public=True, tag="ops", also=((503, ReadyOut),)),
         R("GET", "/metrics", "metrics", metrics, "Prometheus metrics", _TEXT, public=metrics_public,
           tag="ops"),
-        R("GET", "/openapi.json", "openapi", openapi, "This OpenAPI document", _OBJECT, tag="ops"),
+        R("GET", "/openapi.json", "openapi", openapi, "This OpenAPI document", _OBJECT, public=True, tag="ops"),
+        *docs_routes(),
         *conversation_routes(),
         *people_routes(),
         *memory_routes(),
+        *model_routes(),
         R("GET", "/personas", "personas", personas, "The personas", PersonasOut),
         R("POST", "/personas/reload", "reload_personas", reload_personas, "Re-read the persona files",
           ReloadOut, errors=(422,)),

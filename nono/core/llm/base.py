@@ -35,6 +35,17 @@ class GenerationOptions:
     purpose: str = "reply"
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model a backend can answer with (`/models`, REST `GET /models`)."""
+
+    name: str
+    #: Bytes on disk, when the server says.
+    size: int | None = None
+    #: Context window in tokens, when the server says.
+    context: int | None = None
+
+
 # Chat templates wrap each message in a few marker tokens (ChatML: "<|im_start|>role\n" … "<|im_end|>\n").
 MESSAGE_OVERHEAD_TOKENS = 8
 
@@ -53,8 +64,12 @@ def estimate_tokens(text: str) -> int:
 class LLM(Protocol):
     """A chat model that streams text."""
 
-    #: Short backend name for logs and metrics ("local", "ollama", "fake").
+    #: Short backend name for logs, metrics, LLM_BACKENDS and a persona's `backend:` ("local", "ollama", "openai").
     name: str
+
+    #: The model this backend answers with when a persona names none (MODEL_PATH's file name for "local").
+    @property
+    def model(self) -> str: ...
 
     #: Replies generating or waiting for the model now (LLM_MAX_QUEUE bounds it; metrics report it).
     @property
@@ -63,11 +78,20 @@ class LLM(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` costs inside a message (exact or a conservative estimate)."""
 
+    async def learn_counts(self) -> bool:
+        """Count exactly what `count_tokens` could only estimate (a server's tokenizer); True if anything was learned.
+
+        Never raises: a tokenizer that fails leaves the estimates in place.
+        """
+
     def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         """Yield the reply as text chunks; raise ModelUnavailable on failure."""
 
     async def health(self) -> None:
         """Raise ModelUnavailable unless the model can answer."""
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The models this backend's server has; raise ModelUnavailable when it cannot say."""
 
     async def aclose(self) -> None:
         """Release the model or client."""

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
+from nono.core.llm.base import ChatMessage, GenerationOptions, ModelInfo, estimate_tokens
 
 
 @dataclass
@@ -37,7 +37,6 @@ class Prompt:
 class FakeLLM:
     """Scripted replies, recorded prompts."""
 
-    name = "fake"
     #: Nothing queues here: every stream runs at once.
     queue_depth = 0
 
@@ -47,7 +46,13 @@ class FakeLLM:
         default_reply: str | None = None,
         default_summary: str | None = None,
         count_tokens: Callable[[str], int] = estimate_tokens,
+        name: str = "fake",
+        models: Sequence[ModelInfo] = (ModelInfo("fake-model"),),
     ) -> None:
+        #: A backend name: several fakes stand for several backends (LLM_BACKENDS) in routing tests.
+        self.name = name
+        self.listed = list(models)
+        self.model = self.listed[0].name if self.listed else "fake-model"
         # One script queue per purpose (GenerationOptions.purpose): background summaries never take a reply's script.
         self._queues: dict[str, deque[_Script]] = {"reply": deque(), "summary": deque()}
         self._defaults = {"reply": default_reply, "summary": default_summary}
@@ -106,9 +111,18 @@ class FakeLLM:
             return _Script(_words(default))
         raise AssertionError(f"FakeLLM was asked for a {purpose} but none was enqueued")
 
+    async def learn_counts(self) -> bool:
+        """Nothing to learn."""
+        return False
+
     async def health(self) -> None:
         if self.health_error is not None:
             raise self.health_error
+
+    async def list_models(self) -> list[ModelInfo]:
+        if self.health_error is not None:
+            raise self.health_error
+        return list(self.listed)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nono.core.errors import Busy, ConfigError, ContextOverflow, ModelUnavailable
-from nono.core.llm.base import ChatMessage, GenerationOptions
+from nono.core.llm.base import ChatMessage, GenerationOptions, ModelInfo
 from nono.core.llm.chat_template import ChatML, NotChatML
 from nono.core.llm.handoff import FifoLine, Handoff, Utf8Stream
 from nono.core.wording import TOO_SLOW
@@ -63,7 +63,9 @@ class LocalLLM:
         timeout: float = 60,
         max_queue: int = 32,
         seed: int | None = None,
+        gpu_layers: int = 0,
     ) -> None:
+        """`gpu_layers`: layers offloaded to a GPU (-1: all) by a llama.cpp built with CUDA (deploy/Dockerfile.cuda)."""
         llama_cpp = _import_llama_cpp()
         self.model_path = Path(model_path) if model_path is not None else bundled_model_path()
         self.timeout = timeout
@@ -72,7 +74,7 @@ class LocalLLM:
         self.tokens_generated = 0
         self._seed = RANDOM_SEED if seed is None else seed
         threads = n_threads or os.cpu_count() or 1
-        self._llama: Any = _load(llama_cpp, self.model_path, n_ctx, threads, self._seed)
+        self._llama: Any = _load(llama_cpp, self.model_path, n_ctx, threads, self._seed, gpu_layers)
         template = self._llama.metadata.get("tokenizer.chat_template")
         try:
             self._template = ChatML.for_template(self._llama.tokenize, template)
@@ -94,6 +96,11 @@ class LocalLLM:
     @property
     def n_ctx(self) -> int:
         return int(self._loaded().n_ctx())
+
+    @property
+    def model(self) -> str:
+        """The GGUF file's name: what `/models` shows and stored summaries name."""
+        return self.model_path.name
 
     @property
     def queue_depth(self) -> int:
@@ -214,9 +221,21 @@ class LocalLLM:
         if tail:
             handoff.put(tail)
 
+    async def learn_counts(self) -> bool:
+        """Its counts are exact already."""
+        return False
+
     async def health(self) -> None:
         """Raise ModelUnavailable unless the model is loaded."""
         self._loaded()
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The one loaded GGUF: its file size and the context it was trained for (from its metadata)."""
+        metadata = self._loaded().metadata
+        arch = metadata.get("general.architecture", "llama")
+        trained = metadata.get(f"{arch}.context_length")
+        size = self.model_path.stat().st_size if self.model_path.exists() else None
+        return [ModelInfo(self.model, size, int(trained) if trained else None)]
 
     async def aclose(self) -> None:
         """Stop any generation, wait for the worker, free the model."""
@@ -255,12 +274,13 @@ def _import_llama_cpp() -> Any:
     return llama_cpp
 
 
-def _load(llama_cpp: Any, path: Path, n_ctx: int, threads: int, seed: int) -> Any:
+def _load(llama_cpp: Any, path: Path, n_ctx: int, threads: int, seed: int, gpu_layers: int = 0) -> Any:
     if not path.is_file():
         raise ConfigError(f"model file not found: {path} (fix MODEL_PATH, or unset it to use the bundled SmolLM2)")
     try:
         return llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False
-        )
+            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed,
+            n_gpu_layers=gpu_layers, verbose=False,
+        )  # fmt: skip
     except (ValueError, RuntimeError, OSError) as exc:
         raise ConfigError(f"cannot load the model file {path}: {exc}") from exc

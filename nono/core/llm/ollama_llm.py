@@ -17,14 +17,14 @@ import httpx
 import ollama
 
 from nono.core.errors import Busy, ConfigError, ModelUnavailable
-from nono.core.llm.base import ChatMessage, GenerationOptions, estimate_tokens
-from nono.core.wording import TOO_SLOW
+from nono.core.llm.base import ChatMessage, GenerationOptions, ModelInfo, estimate_tokens
+from nono.core.wording import MODEL_SERVER_BUSY, MODEL_SERVER_UNREACHABLE, MODEL_STREAM_BROKEN, TOO_SLOW
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = "The model server is unavailable right now. Please try again in a minute."
-BROKEN = "The model stopped answering partway through. Please try again in a minute."
-SERVER_BUSY = "The model server is busy right now. Please try again shortly."
+UNREACHABLE = MODEL_SERVER_UNREACHABLE
+BROKEN = MODEL_STREAM_BROKEN
+SERVER_BUSY = MODEL_SERVER_BUSY
 
 # Go's time.ParseDuration grammar: Ollama rejects any other keep_alive string with a 400.
 _DURATION = re.compile(r"[-+]?(0|((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
@@ -109,6 +109,10 @@ class OllamaLLM:
             async with asyncio.timeout(self.timeout):
                 return await anext(parts, None)
 
+    async def learn_counts(self) -> bool:
+        """Ollama has no tokenizer endpoint: estimates stay."""
+        return False
+
     async def health(self) -> None:
         """Raise ModelUnavailable unless the server answers and has the configured model."""
         with self._translated(self.model):
@@ -119,6 +123,13 @@ class OllamaLLM:
             where = {"host": self.host, "model": self.model, "installed": sorted(installed)}
             log.error("llm_model_missing", extra={**where, "fix": f"ollama pull {self.model}"})
             raise ModelUnavailable(missing_model_message(self.model))
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The models the server has (`/api/tags`), with their size on disk."""
+        with self._translated(self.model):
+            async with asyncio.timeout(self.timeout):
+                listing = await self._client.list()
+        return [ModelInfo(m.model, m.size) for m in listing.models if m.model]
 
     async def aclose(self) -> None:
         """Close the HTTP client if this backend created it."""
@@ -136,7 +147,7 @@ class OllamaLLM:
             raise ModelUnavailable(TOO_SLOW) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as exc:
             log.warning("llm_unreachable", extra={**where, "error": str(exc)})
-            raise ModelUnavailable(UNREACHABLE) from exc
+            raise ModelUnavailable(UNREACHABLE, fallback=True) from exc
         except ollama.ResponseError as exc:
             raise self._refused(exc, model) from exc
         except (httpx.HTTPError, ValueError) as exc:
@@ -157,7 +168,7 @@ class OllamaLLM:
             return ModelUnavailable(BROKEN)
         # 404 without a model (OLLAMA_HOST is not an Ollama API), 400 (we sent something it refuses), 5xx.
         log.error("llm_request_failed", extra=where)
-        return ModelUnavailable(UNREACHABLE)
+        return ModelUnavailable(UNREACHABLE, fallback=exc.status_code >= 500)
 
 
 def ollama_options(options: GenerationOptions) -> dict[str, Any]:

@@ -34,7 +34,11 @@ async def test_ready_lists_every_check_by_name(
     api = await aiohttp_client(make_app(settings, api_chat, parts=(StubPart("discord", lambda: True),)))
     response = await api.get("/ready")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "checks": {"store": "ok", "llm": "ok", "discord": "ok"}}
+    assert await response.json() == {
+        "status": "ok",
+        "checks": {"store": "ok", "llm": "ok", "discord": "ok"},
+        "backends": {"fake": "ok"},
+    }
 
 
 async def test_chat_runs_a_turn_and_remembers_it(api: TestClient, fake_llm: FakeLLM) -> None:

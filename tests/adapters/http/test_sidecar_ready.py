@@ -29,17 +29,26 @@ async def test_ready_turns_503_while_redis_is_down_and_200_when_it_is_back(
     store = RedisStore.from_url(server.url, prefix=f"nono-test:{uuid.uuid4().hex}:")
     try:
         client = await aiohttp_client(make_app(settings, make_chat(settings, store, fake_llm)))
-        assert await ready(client) == (200, {"status": "ok", "checks": {"store": "ok", "llm": "ok"}})
+        assert await ready(client) == (
+            200,
+            {"status": "ok", "checks": {"store": "ok", "llm": "ok"}, "backends": {"fake": "ok"}},
+        )
 
         server.stop()
-        assert await ready(client) == (503, {"status": "failing", "checks": {"store": "failing", "llm": "ok"}})
+        assert await ready(client) == (
+            503,
+            {"status": "failing", "checks": {"store": "failing", "llm": "ok"}, "backends": {"fake": "ok"}},
+        )
         turn = await client.post("/chat", headers=AUTH, json={"user_id": "rest:x", "message": "hi"})
         assert turn.status == 503
         assert (await turn.json())["code"] == "store_unavailable"
         assert metric_value(await scrape(client), "nono_store_up") == 0
 
         server.start()
-        assert await ready(client) == (200, {"status": "ok", "checks": {"store": "ok", "llm": "ok"}})
+        assert await ready(client) == (
+            200,
+            {"status": "ok", "checks": {"store": "ok", "llm": "ok"}, "backends": {"fake": "ok"}},
+        )
         assert metric_value(await scrape(client), "nono_store_up") == 1
     finally:
         await store.aclose()
@@ -48,7 +57,10 @@ async def test_ready_turns_503_while_redis_is_down_and_200_when_it_is_back(
 
 async def test_ready_names_a_failing_model(client: TestClient, fake_llm: FakeLLM) -> None:
     fake_llm.health_error = ModelUnavailable()
-    assert await ready(client) == (503, {"status": "failing", "checks": {"store": "ok", "llm": "failing"}})
+    assert await ready(client) == (
+        503,
+        {"status": "failing", "checks": {"store": "ok", "llm": "failing"}, "backends": {"fake": "failing"}},
+    )
     fake_llm.health_error = None
     assert (await ready(client))[0] == 200
 
