@@ -1,4 +1,4 @@
-"""The commands every adapter offers, platform-neutral: personas, persona, reset, history, help, link, unlink,
+"""The commands every adapter offers, platform-neutral: personas, persona, models, reset, history, help, link, unlink,
 and the memory commands (remember, memory, forget, forget_me; /export delivers a file, so adapters run it).
 
 Each returns the text to show; platforms may render it (Discord's slash commands, Telegram's
@@ -11,6 +11,7 @@ from nono.core.chat import ChatService
 from nono.core.errors import InvalidInput
 from nono.core.link_commands import NOT_LINKED, LinkCommands, code_word, require_private
 from nono.core.memory_commands import FORGET_ME_CANCELLED, PRIVATE_DATA_ONLY, MemoryCommands
+from nono.core.model_list import format_models
 from nono.core.models import Message
 from nono.core.people import ConversationLike, Speaker, as_conversation
 
@@ -20,6 +21,7 @@ MAX_HISTORY_COUNT = 50
 COMMANDS = {
     "personas": "list the personas I can speak as",
     "persona": "show my persona, or switch: /persona NAME",
+    "models": "list the models each backend has, the one answering here marked",
     "reset": "forget our conversation: history, summary, facts and persona choice",
     "history": "show your recent messages: /history [COUNT]",
     "remember": "keep a fact in mind here: /remember TEXT",
@@ -59,6 +61,12 @@ class Commands:
         persona = await self.chat.set_persona(conversation, name.strip().lower(), manager=manager)
         switched = f"Now speaking as {persona.display_name} ({persona.name})."
         return f"{switched}\n{persona.greeting}" if persona.greeting else switched
+
+    async def models(self, conversation: ConversationLike) -> str:
+        """Every backend's models, the default backend and the model the conversation's persona answers with marked."""
+        persona = await self.chat.get_persona(conversation)
+        backends = self.chat.backends
+        return format_models(await backends.listings(), backends.default, persona)
 
     async def reset(self, conversation: ConversationLike, *, manager: bool = True) -> str:
         """Forget the conversation's history and persona choice."""
@@ -113,6 +121,8 @@ class Commands:
                 return await self.personas(conversation)
             case "persona":
                 return await self.persona(conversation, arg or None, manager=manager)
+            case "models":
+                return await self.models(conversation)
             case "reset":
                 return await self.reset(conversation, manager=manager)
             case "history":

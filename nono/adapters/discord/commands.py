@@ -1,4 +1,4 @@
-"""Slash commands: /persona (with autocomplete), /personas, /reset, /history, /help.
+"""Slash commands: /persona (with autocomplete), /personas, /models, /reset, /history, /help.
 
 The wording and behaviour live in `nono.core.commands`; these cogs only map Discord
 interactions onto it. Answers are ephemeral: they concern only the person who asked. A command
@@ -91,6 +91,11 @@ class SlashCommands(CommandCog):
     async def personas(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, self.actions.personas)
 
+    @app_commands.command(name="models", description="List the models, the one answering here marked")
+    async def models(self, interaction: discord.Interaction) -> None:
+        # Model names are not Markdown: `q4_K_M` must not turn italic.
+        await self._run(interaction, lambda conversation: _literal(self.actions.models(conversation)))
+
     @app_commands.command(name="reset", description="Forget our conversation: history, summary, facts, persona choice")
     async def reset(self, interaction: discord.Interaction) -> None:
         manager = is_manager(interaction)
@@ -107,6 +112,10 @@ class SlashCommands(CommandCog):
     @app_commands.command(name="help", description="What I do and which commands I have")
     async def help(self, interaction: discord.Interaction) -> None:
         await answer(interaction, self.actions.help("/"))
+
+
+async def _literal(text: Awaitable[str]) -> str:
+    return discord.utils.escape_markdown(await text)
 
 
 def is_manager(interaction: discord.Interaction) -> bool:

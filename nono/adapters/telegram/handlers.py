@@ -37,6 +37,7 @@ BOT_COMMANDS = [
     BotCommand("help", "what I can do"),
     BotCommand("persona", "choose who answers (or /persona NAME)"),
     BotCommand("personas", "list the personas"),
+    BotCommand("models", "list the models, the one answering here marked"),
     BotCommand("reset", "forget our conversation"),
     BotCommand("history", "show recent messages (/history COUNT)"),
     *MEMORY_COMMANDS,
@@ -63,6 +64,7 @@ class TelegramHandlers:
             "help": self.on_help,
             "persona": self.on_persona,
             "personas": self.on_persona,
+            "models": self.on_models,
             "reset": self.on_reset,
             "history": self.on_history,
             "remember": self.memory.on_remember,
@@ -126,6 +128,11 @@ class TelegramHandlers:
     async def on_help(self, update: Update, context: Context) -> None:
         if (asker := await self.gate.admit(update)) is not None:
             await self.gate.answer(asker.message, self.commands.help())
+
+    async def on_models(self, update: Update, context: Context) -> None:
+        """/models: every backend's models, the one this conversation's persona answers with marked."""
+        if (asker := await self.gate.admit(update)) is not None:
+            await self.gate.answer(asker.message, await self.commands.models(asker.conversation))
 
     async def on_reset(self, update: Update, context: Context) -> None:
         """/reset: in a shared group conversation, for the chat's administrators only (the core refuses others)."""
