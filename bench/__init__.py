@@ -15,4 +15,5 @@ BENCHMARKS = {
     "P9": "bench.p9_memory_ttft:time to first token, facts + summary at their caps vs none",
     "P10": "bench.p10_summary_pressure:time to first token, 20 conversations' summaries pending vs none",
     "P11": "bench.p11_line_cost:per-turn cost of the shared (cross-process) lines vs in-process lines, Redis",
+    "P12": "bench.p12_openai_stream:one reply streamed through the openai backend vs the openai client alone",
 }

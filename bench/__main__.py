@@ -15,11 +15,8 @@ import time
 from pathlib import Path
 
 from bench import BENCHMARKS
-from bench.harness import Row, render_table
+from bench.harness import TIMEOUT, Row, render_table
 from bench.report import machine, render
-
-#: A benchmark that has not finished after this long is stopped and reported as not run.
-TIMEOUT = {"quick": 240, "full": 420}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

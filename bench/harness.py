@@ -24,11 +24,13 @@ T = TypeVar("T")
 
 #: The shared development Redis; benchmarks use a random key prefix and delete only their own keys.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: A benchmark that has not finished after this long is stopped and reported as not run (see `bench.__main__`).
+TIMEOUT = {"quick": 240, "full": 420}
 
 
 @dataclass
 class Row:
-    """One line of the table. `ok` is None when the line could not be judged (not run, informational)."""
+    """One line of the table. `ok` is None when the line could not be judged (not run, informational, undecided)."""
 
     id: str
     what: str
@@ -38,6 +40,10 @@ class Row:
     ratio: float | None = None
     ok: bool | None = None
     note: str = ""
+    #: Lower and upper quartile of the per-pair ratios, for rows judged by `bench.decide`.
+    iqr: list[float] | None = None
+    #: Measured but no run could decide it (`bench.decide`); `ok` is None then.
+    undecided: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,10 +57,16 @@ class Context:
     workdir: Path
     redis_url: str = DEFAULT_REDIS_URL
     extra: dict[str, Any] = field(default_factory=dict)
+    #: When the benchmark's process began its work (time.monotonic()), for `seconds_left`.
+    started: float = field(default_factory=time.monotonic)
 
     def pick(self, quick: T, full: T) -> T:
         """The quick-mode value or the full one."""
         return quick if self.quick else full
+
+    def seconds_left(self) -> float:
+        """How long the benchmark may still run before `python -m bench` stops it (TIMEOUT)."""
+        return TIMEOUT["quick" if self.quick else "full"] - (time.monotonic() - self.started)
 
 
 def logged_events(workdir: Path, min_level: int = logging.WARNING) -> Counter[str]:
@@ -142,8 +154,19 @@ def mb(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.1f} MB"
 
 
-def verdict(ok: bool | None) -> str:
-    return {True: "pass", False: "**MISS**", None: "not run"}[ok]
+def verdict(row: Row) -> str:
+    if row.undecided:
+        return "undecided"
+    return {True: "pass", False: "**MISS**", None: "not run"}[row.ok]
+
+
+def shown_ratio(row: Row) -> str:
+    """`0.98×`, with the interquartile range of the pairs when the row has one: `0.98× (IQR 0.95–1.01×)`."""
+    if row.ratio is None or math.isnan(row.ratio):
+        return "—"
+    if row.iqr is None:
+        return f"{row.ratio:.2f}×"
+    return f"{row.ratio:.2f}× (IQR {row.iqr[0]:.2f}–{row.iqr[1]:.2f}×)"
 
 
 def render_table(rows: Sequence[Row]) -> str:
@@ -153,8 +176,7 @@ def render_table(rows: Sequence[Row]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        shown = "—" if row.ratio is None or math.isnan(row.ratio) else f"{row.ratio:.2f}×"
-        cells = [row.id, row.what, row.goal, row.measured, row.baseline, shown, verdict(row.ok)]
+        cells = [row.id, row.what, row.goal, row.measured, row.baseline, shown_ratio(row), verdict(row)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
