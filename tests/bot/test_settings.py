@@ -94,9 +94,10 @@ def test_tokens_are_secret(monkeypatch):
 def test_every_variable_in_deploy_files_and_env_example_is_a_setting():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     used = set(compose["services"]["nono"]["environment"])
-    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
-    env_block = dockerfile.split("ENV ", 1)[1].split("\nEXPOSE", 1)[0]
-    used |= set(re.findall(r"([A-Z_]+)=", env_block)) - {"PATH", "PYTHONUNBUFFERED"}  # the interpreter's own
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        runtime = (ROOT / "deploy" / name).read_text().rsplit("\nFROM ", 1)[1]  # the stage Nono runs in
+        env_block = runtime.split("ENV ", 1)[1].split("\nEXPOSE", 1)[0]
+        used |= set(re.findall(r"([A-Z_]+)=", env_block)) - {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
     example = (ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
     assert used and documented
