@@ -9,13 +9,13 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_TEST := $(VENV)/.stamp-test
 
-.PHONY: run test test-fast lint format bench redis clean
-LINTED := nono tests bench
+.PHONY: run test test-fast lint format bench redis tools clean
+LINTED := nono tests bench examples
 
 run: $(STAMP_RUN)
 	$(BIN)/nono chat
 
-test: lint redis
+test: lint redis tools
 	$(BIN)/python -m pytest --cov=nono --cov-report=term $(PYTEST_ARGS)
 
 # ruff (rules and format in pyproject.toml), mypy: --strict on the core, default checks on the rest.
@@ -52,6 +52,10 @@ $(STAMP_TEST): pyproject.toml | $(VENV)/bin/python
 
 redis:
 	@bash scripts/ensure-redis.sh
+
+# promtool (Debian's prometheus package) checks deploy/prometheus/alerts.yml and the dashboard's queries.
+tools:
+	@bash scripts/ensure-tools.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from nono import __version__
+from nono.bot.config_report import report_configuration
 from nono.bot.logging_setup import secret_values, setup_logging
 from nono.bot.redacted_output import redacted_output
 from nono.bot.settings import Settings
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     with redacted_output(secrets):
         # In the terminal chat, routine INFO lines would interleave with the conversation.
         quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ
-        setup_logging("WARNING" if quiet else settings.log_level, secrets=secrets)
+        level = "WARNING" if quiet else settings.log_level
+        setup_logging(level, secrets=secrets, message_text=settings.log_message_text)
         return _dispatch(args, settings)
 
 
@@ -61,6 +63,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "personas":
             directory = Path(args.directory) if args.directory else settings.personas_dir
             return check_personas(directory, settings.persona_max_bytes)
+        report_configuration(settings)
         return asyncio.run(_run_command(args, settings))
     except ConfigError as exc:
         print(f"nono: configuration error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Logging as one JSON object per line: event names and ids, never secrets, message text only at DEBUG."""
+"""Logging as one JSON object per line: event names and ids, never secrets, message text only when asked for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pydantic import BaseModel, SecretStr
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-# Fields that may carry what a user wrote: kept out of the log unless DEBUG is on.
+# Fields that may carry what a user wrote or what the model answered: kept out of the log unless
+# LOG_MESSAGE_TEXT is on, at every level (DEBUG is for chasing problems, not for reading conversations).
 _TEXT_FIELDS = {"text", "content", "reply", "message_text"}
 #: What a secret is replaced with in a log line.
 REDACTED = "[redacted]"
@@ -33,7 +34,17 @@ def secret_values(settings: BaseModel) -> list[str]:
 
 
 def _secret_parts(text: str) -> list[str]:
-    """A secret as it may be printed; for a URL (REDIS_URL) only its password, written and decoded."""
+    """A secret as it may be printed; for a URL (REDIS_URL) only its password, written and decoded.
+
+    For a JSON object (OPENAI_HEADERS) each value too: a client prints one header, not the whole setting.
+    """
+    if text.lstrip().startswith("{"):
+        try:
+            headers = json.loads(text)
+        except ValueError:
+            headers = None
+        if isinstance(headers, dict):
+            return [text, *(str(value) for value in headers.values())]
     if "://" not in text:
         return [text]
     try:
@@ -64,10 +75,14 @@ class Redactor:
 
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as a single JSON line, with any known secret redacted from all of it."""
+    """Format a record as a single JSON line, with any known secret redacted from all of it.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    Message text fields are dropped unless `message_text` (LOG_MESSAGE_TEXT).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, message_text: bool = False) -> None:
         super().__init__()
+        self.message_text = message_text
         # A second line of defence: secrets are never logged on purpose, but a third-party
         # library may put one in a message (PTB's request URLs carry the bot token).
         self._redact = Redactor(secrets)
@@ -79,9 +94,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+        text = self.message_text
         for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_") or (key in _TEXT_FIELDS and not debug):
+            if key in _STANDARD or key.startswith("_") or (key in _TEXT_FIELDS and not text):
                 continue
             data[key] = value
         if record.exc_info:
@@ -89,10 +104,11 @@ class JsonFormatter(logging.Formatter):
         return self._redact(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def setup_logging(level: str = "INFO", stream=None, secrets: Iterable[str] = ()) -> None:
-    """Send every log record to `stream` (stderr) as JSON lines at `level`, with `secrets` redacted."""
+def setup_logging(level: str = "INFO", stream=None, secrets: Iterable[str] = (), *, message_text: bool = False) -> None:
+    """Send every log record to `stream` (stderr) as JSON lines at `level`, with `secrets` redacted and
+    message text only with `message_text` (LOG_MESSAGE_TEXT)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter(secrets))
+    handler.setFormatter(JsonFormatter(secrets, message_text=message_text))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -51,6 +51,7 @@ async def start_parts(services: Services, stack: AsyncExitStack) -> list[Part]:
     The platforms start first so the sidecar can be handed what it serves for them: their health
     for /ready, and in webhook mode the Telegram feed behind /telegram/webhook (Telegram retries a
     delivery that arrives before the sidecar listens). The stack closes the sidecar first.
+    The sidecar's metrics are built first too: each platform counts its 429s in them.
     """
     # Imported here, like each adapter: `nono chat` loads no platform SDK.
     from nono.adapters import http
@@ -60,21 +61,29 @@ async def start_parts(services: Services, stack: AsyncExitStack) -> list[Part]:
     sidecar_options = http_options(settings)
     # Before any platform is contacted (setWebhook included): an admin API exposed without a proper token.
     http.check_exposure(sidecar_options, webhook=settings.telegram_webhook_url is not None)
+    metrics = http.SidecarMetrics(services.chat)
     platforms: list[Part] = []
     telegram_feed = None
     if settings.telegram_token is not None:
         from nono.adapters import telegram
 
-        part = await stack.enter_async_context(telegram.running(services.chat, telegram_options(settings)))
+        counted = metrics.count_rate_limited("telegram")
+        part = await stack.enter_async_context(
+            telegram.running(services.chat, telegram_options(settings), on_rate_limited=counted)
+        )
         telegram_feed = part.feed
         platforms.append(part)
     if settings.discord_token is not None:
         from nono.adapters import discord
 
-        platforms.append(await stack.enter_async_context(discord.running(services.chat, discord_options(settings))))
+        counted = metrics.count_rate_limited("discord")
+        bot = discord.running(services.chat, discord_options(settings), on_rate_limited=counted)
+        platforms.append(await stack.enter_async_context(bot))
     if not platforms:
         log.warning("no_platform_configured", extra={"hint": "set DISCORD_TOKEN and/or TELEGRAM_TOKEN"})
-    sidecar = http.running(services.chat, sidecar_options, parts=platforms, telegram_feed=telegram_feed)
+    sidecar = http.running(
+        services.chat, sidecar_options, parts=platforms, telegram_feed=telegram_feed, metrics=metrics
+    )
     parts: list[Part] = [await stack.enter_async_context(sidecar), *platforms]
     log.info("running", extra={"parts": [part.name for part in parts]})
     return parts

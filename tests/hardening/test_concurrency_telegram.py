@@ -35,8 +35,8 @@ def fast_flood_control(monkeypatch: pytest.MonkeyPatch) -> None:
         now[0] += seconds
         await asyncio.sleep(0)
 
-    def pacer(min_interval: float, global_rate: float) -> ChatPacer:
-        return ChatPacer(min_interval, global_rate=global_rate, clock=lambda: now[0], sleep=sleep)
+    def pacer(min_interval: float, global_rate: float, **hooks: Any) -> ChatPacer:
+        return ChatPacer(min_interval, global_rate=global_rate, clock=lambda: now[0], sleep=sleep, **hooks)
 
     monkeypatch.setattr("nono.adapters.telegram.app.ChatPacer", pacer)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ from discord.ext import commands
 from nono.adapters.discord.access import AccessPolicy, DiscordOptions
 from nono.adapters.discord.commands import SlashCommands
 from nono.adapters.discord.conversation import Conversation
+from nono.adapters.discord.http_watch import call_trace, counting_rate_limits
 from nono.adapters.discord.links import LinkSlashCommands
 from nono.adapters.discord.memory import MemorySlashCommands
 from nono.adapters.discord.pacer import ChannelPacer
@@ -40,6 +41,9 @@ class NonoBot(commands.Bot):
     def __init__(self, chat: ChatService, options: DiscordOptions, **client_options: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the developer portal
+        trace = call_trace()
+        if trace is not None:  # at DEBUG, each REST call is logged; otherwise nothing is traced
+            client_options["http_trace"] = trace
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -146,10 +150,22 @@ class DiscordPart:
 
 
 @asynccontextmanager
-async def running(chat: ChatService, options: DiscordOptions) -> AsyncIterator[DiscordPart]:
-    """Log in, stay connected in a background task; close on exit."""
+async def running(
+    chat: ChatService, options: DiscordOptions, *, on_rate_limited: Callable[[], None] | None = None
+) -> AsyncIterator[DiscordPart]:
+    """Log in, stay connected in a background task; close on exit. `on_rate_limited`: called on each 429."""
     if options.token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
+    with ExitStack() as watch:
+        if on_rate_limited is not None:
+            watch.enter_context(counting_rate_limits(on_rate_limited))
+        async with _connected(chat, options) as part:
+            yield part
+
+
+@asynccontextmanager
+async def _connected(chat: ChatService, options: DiscordOptions) -> AsyncIterator[DiscordPart]:
+    assert options.token is not None  # checked by `running`
     bot = create_discord_bot(chat, options)
     try:
         await _login(bot, options.token.get_secret_value())

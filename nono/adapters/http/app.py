@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from nono.adapters.http.access import ACCESS_LOG, JsonAccessLogger
 from nono.adapters.http.auth import auth_middleware, check_exposure
 from nono.adapters.http.errors import error_middleware
 from nono.adapters.http.metrics import SidecarMetrics, counting_middleware
@@ -48,14 +49,16 @@ def create_sidecar_app(
     *,
     parts: Iterable[Part] = (),
     telegram_feed: Feed | None = None,
+    metrics: SidecarMetrics | None = None,
 ) -> web.Application:
     """The sidecar app; ConfigError when it would expose an unauthenticated admin API.
 
     `parts` are the other running adapters (/ready asks each); `telegram_feed` takes the updates
-    posted to /telegram/webhook while the Telegram adapter runs in webhook mode.
+    posted to /telegram/webhook while the Telegram adapter runs in webhook mode. `metrics` is given
+    when the wiring built it first, to hand its counters to the platform adapters.
     """
     check_exposure(options, webhook=telegram_feed is not None)
-    metrics = SidecarMetrics(chat, chat.llm)
+    metrics = metrics or SidecarMetrics(chat)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[counting_middleware(metrics), error_middleware(metrics.count_internal_error), auth_middleware],
@@ -100,15 +103,17 @@ async def running(
     *,
     parts: Iterable[Part] = (),
     telegram_feed: Feed | None = None,
+    metrics: SidecarMetrics | None = None,
 ) -> AsyncIterator[HttpPart]:
     """Serve the sidecar until the block exits."""
-    app = create_sidecar_app(chat, options, parts=parts, telegram_feed=telegram_feed)
+    app = create_sidecar_app(chat, options, parts=parts, telegram_feed=telegram_feed, metrics=metrics)
     # aiohttp closes a connection that has not sent a whole request within keepalive_timeout, counted from
     # the connection's start or the previous answer: the header deadline (the body's is in read_json).
     # A caller who hangs up does not cancel its turn (handler_cancellation): it ends and is stored as usual.
     runner = web.AppRunner(
-        app, shutdown_timeout=options.shutdown_grace, keepalive_timeout=options.read_timeout, handler_cancellation=False
-    )
+        app, shutdown_timeout=options.shutdown_grace, keepalive_timeout=options.read_timeout,
+        handler_cancellation=False, access_log=ACCESS_LOG, access_log_class=JsonAccessLogger,
+    )  # fmt: skip
     await runner.setup()
     try:
         site = web.TCPSite(runner, options.host, options.port, reuse_port=options.reuse_port or None)

@@ -50,8 +50,13 @@ OUTBOX = "nono.outbox"
 T = TypeVar("T")
 
 
-def build_telegram_application(chat: ChatService, options: TelegramOptions) -> Application:
-    """The PTB Application for Nono: handlers, per-conversation ordering, the configured Bot API server."""
+def build_telegram_application(
+    chat: ChatService, options: TelegramOptions, *, on_rate_limited: Callable[[], None] | None = None
+) -> Application:
+    """The PTB Application for Nono: handlers, per-conversation ordering, the configured Bot API server.
+
+    `on_rate_limited` is called on each 429 (flood wait) Telegram answers a reply's request with.
+    """
     access = TelegramAccess(options.allowed_users, options.allowed_chats, options.memory_scope)
     builder = (
         ApplicationBuilder()
@@ -63,7 +68,8 @@ def build_telegram_application(chat: ChatService, options: TelegramOptions) -> A
     if options.webhook:
         builder = builder.updater(None)  # updates arrive through the HTTP adapter instead
     app = builder.build()
-    outbox = Outbox(app.bot, ChatPacer(options.edit_interval, global_rate=options.global_rate))
+    pacer = ChatPacer(options.edit_interval, global_rate=options.global_rate, on_flood_wait=on_rate_limited)
+    outbox = Outbox(app.bot, pacer)
     app.bot_data[OUTBOX] = outbox
     gate = Gate(access, outbox, ChatManagers(app.bot))
     skip_replays(app, Replays(chat.store))
@@ -93,15 +99,20 @@ class TelegramPart:
 
 
 @asynccontextmanager
-async def running(chat: ChatService, options: TelegramOptions) -> AsyncIterator[TelegramPart]:
-    """Run the bot until the block exits: polling by default, webhook mode when `webhook_url` is set."""
+async def running(
+    chat: ChatService, options: TelegramOptions, *, on_rate_limited: Callable[[], None] | None = None
+) -> AsyncIterator[TelegramPart]:
+    """Run the bot until the block exits: polling by default, webhook mode when `webhook_url` is set.
+
+    `on_rate_limited` is called on each flood wait (429) Telegram asks for while the bot replies.
+    """
     secret = options.webhook_secret
     if options.webhook and (secret is None or not secret.get_secret_value()):
         raise ConfigError(
             "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: refusing to accept unauthenticated "
             "webhook calls. Set a random secret (1-256 characters: A-Z, a-z, 0-9, _ and -)."
         )
-    app = build_telegram_application(chat, options)
+    app = build_telegram_application(chat, options, on_rate_limited=on_rate_limited)
     await _initialize(app, options)
     try:
         await _call_telegram(lambda: app.bot.set_my_commands(BOT_COMMANDS), "setMyCommands")

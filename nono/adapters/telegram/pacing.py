@@ -47,8 +47,11 @@ class ChatPacer:
         global_rate: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_flood_wait: Callable[[], None] | None = None,
     ) -> None:
         self.min_interval = min_interval
+        #: Called on each 429 (the wiring counts them for the sidecar's metrics).
+        self.on_flood_wait = on_flood_wait
         self._clock = clock
         self._sleep = sleep
         self._next: dict[int, float] = {}
@@ -92,6 +95,13 @@ class ChatPacer:
         """Telegram said to wait: no slot in this chat for `seconds`."""
         self._next[chat_id] = max(self._next.get(chat_id, 0.0), self._clock() + seconds)
 
+    def flood_wait(self, chat_id: int, seconds: float) -> None:
+        """Telegram answered 429 "retry after `seconds`" in this chat: hold it, log it, count it."""
+        log.warning("telegram_flood_wait", extra={"chat_id": chat_id, "retry_after": seconds})
+        self.hold(chat_id, seconds)
+        if self.on_flood_wait is not None:
+            self.on_flood_wait()
+
     def _forget_idle(self) -> None:
         if len(self._next) < 4096:
             return
@@ -126,9 +136,7 @@ async def paced(pacer: ChatPacer, chat_id: int, make_call: Callable[[], Awaitabl
         try:
             return await call
         except RetryAfter as exc:
-            seconds = retry_after_seconds(exc)
-            log.warning("telegram_flood_wait", extra={"chat_id": chat_id, "retry_after": seconds})
-            pacer.hold(chat_id, seconds)
+            pacer.flood_wait(chat_id, retry_after_seconds(exc))
         except BadRequest:
             raise
         except NetworkError as exc:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import time
 from typing import Any
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+log = logging.getLogger(__name__)
 #: Bot API calls in flight at once; more wait their turn (first come, first served, without a deadline).
 MAX_IN_FLIGHT = 32
 #: PTB's defaults for its own transport, in seconds.
@@ -78,14 +81,30 @@ class AiohttpRequest(BaseRequest):
         # aiohttp has no write timeout; a stalled upload ends with the read timeout.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         data, headers = _body(request_data)
+        # At DEBUG each call is one line; otherwise no clock is read and nothing is formatted.
+        started = time.monotonic() if log.isEnabledFor(logging.DEBUG) else None
+        outcome: int | str = "?"
         try:
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
+                outcome = response.status
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's socket timeouts are TimeoutErrors too
+            outcome = "timeout"
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
+            outcome = exc.__class__.__name__
             # The class name helps when the message is empty (a dropped connection often has none).
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        finally:
+            if started is not None:
+                _log_call(url, request_data, outcome, time.monotonic() - started)
+
+
+def _log_call(url: str, request_data: RequestData | None, outcome: int | str, seconds: float) -> None:
+    """One Bot API call at DEBUG: its method and chat, never the URL (it holds the bot token) nor the text."""
+    chat_id = request_data.parameters.get("chat_id") if request_data is not None else None
+    about = {"method": url.rsplit("/", 1)[-1], "chat_id": chat_id, "outcome": outcome, "ms": round(seconds * 1000, 1)}
+    log.debug("telegram_call", extra=about)
 
 
 def _body(request_data: RequestData | None) -> tuple[bytes | aiohttp.FormData | None, dict[str, str] | None]:

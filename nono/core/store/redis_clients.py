@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -30,6 +32,16 @@ def single(url: str) -> aioredis.Redis:
         # a stale pooled socket fails with ConnectionError and the retry above reconnects.
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def address(client: Any) -> str:
+    """Where `client` connects, for log lines: host:port, a socket path, a cluster's seed nodes; never a password."""
+    if isinstance(client, RedisCluster):
+        return ",".join(client.nodes_manager.startup_nodes)
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
 def cluster(url: str) -> RedisCluster:

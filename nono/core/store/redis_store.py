@@ -69,7 +69,7 @@ class RedisStore:
         self._ttl_ms = codec.ttl_ms(history_ttl)
         self._index = keys.index
         # Connection loss, timeouts, OOM, READONLY, MISCONF...: the user can only retry later.
-        self._guard = OutageGuard(log, "redis", (RedisError, OSError))
+        self._guard = OutageGuard(log, "redis", (RedisError, OSError), where=redis_clients.address(client))
         self._links = RedisLinks(client, keys, self._guard, ttl_ms=self._ttl_ms, clock=clock)
         self._active = RedisActive(
             client, keys, self._guard, self._ready, history_ttl=history_ttl, clock=clock, cluster=self._cluster

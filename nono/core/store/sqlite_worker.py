@@ -60,7 +60,7 @@ class SQLiteWorker:
         self._guard = OutageGuard(
             log, "sqlite", (sqlite3.Error, OSError),
             bugs=(sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError),
-            on_outage=self._disconnect,
+            on_outage=self._disconnect, where=str(self.path),
         )  # fmt: skip
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nono-sqlite")

@@ -33,8 +33,8 @@ async def test_an_ok_turn_moves_its_series(client: TestClient, fake_llm: FakeLLM
     assert delta("nono_turns_total", platform="rest", outcome="error") == 0
     assert delta("nono_reply_chunks_total", platform="rest") == 3
     assert delta("nono_reply_chars_total", platform="rest") == len("Hello there!")
-    assert delta("nono_reply_latency_seconds_count", platform="rest") == 1
-    assert delta("nono_time_to_first_token_seconds_count", platform="rest") == 1
+    assert delta("nono_reply_latency_seconds_count", platform="rest", outcome="ok") == 1
+    assert delta("nono_time_to_first_token_seconds_count", platform="rest", outcome="ok") == 1
     assert delta("nono_turns_total", platform="discord", outcome="ok") == 0
     assert metric_value(after, "nono_active_sessions") == 1
 
