@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import aclosing, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import ollama
 
 from nono.core.errors import Busy, ConfigError, ModelUnavailable
 from nono.core.llm.base import ChatMessage, GenerationOptions, ModelInfo, estimate_tokens
+from nono.core.llm.stream_queue import StreamQueue
 from nono.core.wording import MODEL_SERVER_BUSY, MODEL_SERVER_UNREACHABLE, MODEL_STREAM_BROKEN, TOO_SLOW
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ class OllamaLLM:
         self.timeout = timeout
         self.keep_alive = parse_keep_alive(keep_alive)
         self.max_queue = max_queue
-        #: Streams in progress (for metrics); more than `max_queue` at once are refused with Busy.
-        self.queue_depth = 0
+        self._queue = StreamQueue(self.name, max_queue)
         self._owns_client = client is None
         self._client = client if client is not None else ollama.AsyncClient(host=host)
 
@@ -65,19 +65,14 @@ class OllamaLLM:
         """A conservative estimate: Ollama does not expose the model's tokenizer cheaply."""
         return estimate_tokens(text)
 
-    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         """Yield the reply as text chunks; raise ModelUnavailable (or Busy) on any failure."""
-        if self.queue_depth >= self.max_queue:
-            log.warning("llm_queue_full", extra={"backend": self.name, "queue_depth": self.queue_depth})
-            raise Busy()
-        self.queue_depth += 1
-        try:
-            # aclosing: a reader that stops early closes the HTTP stream now, not at garbage collection.
-            async with aclosing(self._chat(messages, options)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            self.queue_depth -= 1
+        return self._queue.run(self._chat(messages, options))
+
+    @property
+    def queue_depth(self) -> int:
+        """Streams in progress (for metrics); more than LLM_MAX_QUEUE at once are refused with Busy."""
+        return self._queue.depth
 
     async def _chat(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncGenerator[str]:
         model = options.model or self.model

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import aclosing, contextmanager
+from contextlib import contextmanager
 from typing import Any, cast
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from nono.core.errors import Busy, ConfigError, ModelUnavailable
+from nono.core.errors import ConfigError, ModelUnavailable
 from nono.core.llm.base import ChatMessage, GenerationOptions, ModelInfo
 from nono.core.llm.openai_errors import (
     BROKEN,
@@ -28,6 +28,7 @@ from nono.core.llm.openai_errors import (
     safe_url,
 )
 from nono.core.llm.openai_tokens import TokenCounts
+from nono.core.llm.stream_queue import StreamQueue
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,7 @@ class OpenAILLM:
         self._model = model
         self.timeout = timeout
         self.max_queue = max_queue
-        #: Streams in progress (for metrics); more than `max_queue` at once are refused with Busy.
-        self.queue_depth = 0
+        self._queue = StreamQueue(self.name, max_queue)
         headers = dict(headers or {})
         self._owns_client = client is None
         self._client = client if client is not None else _client(base_url, api_key, headers, timeout)
@@ -80,19 +80,14 @@ class OpenAILLM:
         """Ask the server's tokenizer (llama.cpp servers have one) for what was only estimated."""
         return await self._counts.learn()
 
-    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         """Yield the reply as text chunks; raise ModelUnavailable (or Busy) on any failure."""
-        if self.queue_depth >= self.max_queue:
-            log.warning("llm_queue_full", extra={"backend": self.name, "queue_depth": self.queue_depth})
-            raise Busy()
-        self.queue_depth += 1
-        try:
-            # aclosing: a reader that stops early closes the HTTP stream now, not at garbage collection.
-            async with aclosing(self._chat(messages, options)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            self.queue_depth -= 1
+        return self._queue.run(self._chat(messages, options))
+
+    @property
+    def queue_depth(self) -> int:
+        """Streams in progress (for metrics); more than LLM_MAX_QUEUE at once are refused with Busy."""
+        return self._queue.depth
 
     async def _chat(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncGenerator[str]:
         model = options.model or self._model
