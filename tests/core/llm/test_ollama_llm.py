@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -34,15 +33,6 @@ async def llm(server: FakeOllama) -> AsyncIterator[OllamaLLM]:
     backend = OllamaLLM(server.url, DEFAULT_MODEL, timeout=5)
     yield backend
     await backend.aclose()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused, and nobody else can take it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 async def collect(llm: OllamaLLM, options: GenerationOptions | None = None, into: list[str] | None = None):

@@ -1,9 +1,8 @@
-"""The OpenAI backend's fixtures: a loopback OpenAI server, a backend on it, a refused port."""
+"""The OpenAI backend's fixtures: a loopback OpenAI server and a backend on it."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,12 +22,3 @@ async def llm(server: FakeOpenAI) -> AsyncIterator[OpenAILLM]:
     backend = make(f"{server.url}/v1", timeout=5)
     yield backend
     await backend.aclose()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused, and nobody else can take it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
