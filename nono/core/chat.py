@@ -10,7 +10,6 @@ from typing import Any
 from nono.core.deliveries import Deliveries
 from nono.core.errors import Busy, ServiceUnavailable, UserFacingError
 from nono.core.limits import ChatLimits
-from nono.core.lines import UserLines
 from nono.core.linking import Linker
 from nono.core.llm.backends import Backends
 from nono.core.llm.base import LLM
@@ -20,12 +19,10 @@ from nono.core.models import ActivePage, Message, Session
 from nono.core.people import ConversationLike, Speaker, as_conversation
 from nono.core.personal_data import PersonalData
 from nono.core.personas import Persona, PersonaRegistry
-from nono.core.ratelimit import RateLimiter
 from nono.core.remembering import FactLimits, Facts, require_manager
 from nono.core.reply import Reply
-from nono.core.seats import SharedSeats
+from nono.core.seats import SharedSeats, turn_lines
 from nono.core.store.base import Store
-from nono.core.store.lines import Admission
 from nono.core.summaries import Summarizer, SummaryLimits
 from nono.core.text import accepted_text
 from nono.core.turn_host import TurnHost, TurnTracker
@@ -68,15 +65,9 @@ class ChatService:
         self._host = TurnHost(
             store, backends, personas, limits, clock, self._tracker, gate, summaries, self._deliveries
         )
-        per_minute = limits.rate_limit_per_minute
-        self._rate: RateLimiter | None = None
-        self._lines: UserLines | SharedSeats
-        if store.lines is not None:  # several processes share this store: its lines, and its limits, are theirs
-            admission = Admission(per_minute or 0, limits.max_pending_per_user)
-            self._lines = SharedSeats(store.lines, clock, limits.lock_lease, admission)
-        else:
-            self._lines = UserLines()
-            self._rate = RateLimiter(per_minute) if per_minute else None
+        self._lines, self._rate = turn_lines(
+            store.lines, clock, limits.lock_lease, limits.rate_limit_per_minute, limits.max_pending_per_user
+        )
         self._links = Linker(store, clock)
         fact_limits = FactLimits(limits.memory_max_facts, limits.memory_facts_tokens)
         self._facts = Facts(store, llm, personas, fact_limits, clock, self.resolve)

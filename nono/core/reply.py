@@ -285,21 +285,14 @@ class Reply:
 
     async def _save(self, received_at: float) -> None:
         """Store the user's message and the reply together."""
-        host, persona = self._host, self.persona
-        assert persona is not None  # set before the first chunk
+        host, persona, ticket = self._host, self.persona, self._ticket
+        assert persona is not None and ticket is not None  # set before the first chunk; only a turn that read stores
         now = host.clock()
-        meta = {"incomplete": True} if self.incomplete else {}
-        answer = Message("assistant", self.text, now, {"persona": persona.name, **meta})
-        messages = [self.turn.question(received_at), answer]
-        ticket = self._ticket
-        assert ticket is not None  # only a turn that read stores
-        session = await self._flight.store_turn(
-            host.store, self.conversation_id, persona.name, messages, now, ticket.fence
-        )
-        if session is None:  # another process resolved this reply, or took the line, while this one stalled
+        messages = self.turn.exchange(received_at, self.text, persona.name, now, incomplete=self.incomplete)
+        stored = self._flight.store_turn(host.store, self.conversation_id, persona.name, messages, now, ticket.fence)
+        if (session := await stored) is None:  # another process resolved this reply, or took the line, meanwhile
             return
         ticket.stored()  # the write freed the seat, if the line is the store's
-        if host.summaries is not None and session.message_count > host.limits.max_context_messages:
-            host.summaries.schedule(self.conversation_id)  # messages left the window: condense them, later
+        host.stored(self.conversation_id, session)
         about = {"conversation_id": self.conversation_id, "user_id": self.user_id, "persona": persona.name}
         log.info("turn_stored", extra={**about, "incomplete": self.incomplete})

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from nono.core.errors import StoreUnavailable
 from nono.core.lines import Ticket, UserLines
+from nono.core.ratelimit import RateLimiter
 from nono.core.store.base import Context
 from nono.core.store.lines import Admission, Fence, Seat, SeatLost, SeatRequest, SharedLines, Waiting
 
@@ -203,3 +204,20 @@ class SharedSeats:
     def _forget_entry(self, key: str, done: asyncio.Future[None]) -> None:
         if self._last_entry.get(key) is done:
             del self._last_entry[key]
+
+
+def turn_lines(
+    shared: SharedLines | None,
+    clock: Callable[[], float],
+    lease: float,
+    per_minute: int | None,
+    max_pending: int | None,
+) -> tuple[UserLines | SharedSeats, RateLimiter | None]:
+    """Where a service's turns wait for their conversation, and its own rate limiter (None: none, or the store's).
+
+    With `shared` lines (several processes on one store) the line and the limits are the store's, every
+    process's at once; otherwise this process keeps both.
+    """
+    if shared is not None:
+        return SharedSeats(shared, clock, lease, Admission(per_minute or 0, max_pending)), None
+    return UserLines(), RateLimiter(per_minute) if per_minute else None

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from nono.core.deliveries import Deliveries
 from nono.core.llm.backends import Backends
 from nono.core.model_gate import ModelGate
+from nono.core.models import Session
 from nono.core.personas import PersonaRegistry
 from nono.core.store.base import Store
 from nono.core.summaries import Summarizer
@@ -132,3 +133,8 @@ class TurnHost:
     summaries: Summarizer | None
     #: Replies in flight (recorded for turns with a `place`); None records nothing.
     deliveries: Deliveries | None = None
+
+    def stored(self, conversation_id: str, session: Session) -> None:
+        """After a turn is stored: once messages have left the window, their summary is brought up to date, later."""
+        if self.summaries is not None and session.message_count > self.limits.max_context_messages:
+            self.summaries.schedule(conversation_id)

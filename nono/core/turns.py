@@ -35,6 +35,14 @@ class Turn:
         speaker = self.speaker
         return Message("user", self.text, received_at, self.metadata, None, speaker.person, speaker.name)
 
+    def exchange(
+        self, received_at: float, reply: str, persona: str, answered_at: float, *, incomplete: bool
+    ) -> list[Message]:
+        """The two messages a finished turn stores: what the person said, and the reply (marked if cut short)."""
+        meta = {"incomplete": True} if incomplete else {}
+        answer = Message("assistant", reply, answered_at, {"persona": persona, **meta})
+        return [self.question(received_at), answer]
+
     def prompt(
         self, llm: LLM, *, persona: Persona, context: Context, limits: TurnLimits, own: bool = True
     ) -> tuple[list[ChatMessage], GenerationOptions]:

@@ -171,12 +171,6 @@ async def test_listings_show_every_backend_and_why_one_could_not_say(fakes):
     assert listings["ollama"].error == DOWN and listings["ollama"].models == ()
 
 
-async def test_health_reports_each_backend(fakes, caplog):
-    fakes["openai"].health_error = ModelUnavailable(DOWN, fallback=True)
-    health = await Backends(fakes.values()).health()
-    assert {name: error is None for name, error in health.items()} == {"local": True, "ollama": True, "openai": False}
-
-
 def test_a_reload_naming_an_unconfigured_backend_is_refused_and_the_old_set_kept(tmp_path, fakes, caplog):
     from nono.bot.backends import persona_check
 

@@ -7,14 +7,11 @@ in order, the backends that answer instead when the chosen one fails before its 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from nono.core.errors import ConfigError, NonoError
 from nono.core.llm.base import LLM, ModelInfo
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,9 +60,6 @@ class Backends:
     def __iter__(self) -> Iterator[LLM]:
         return iter(self._by_name.values())
 
-    def __len__(self) -> int:
-        return len(self._by_name)
-
     def get(self, name: str | None) -> LLM:
         """The backend called `name` (None: the default one)."""
         if name is None:
@@ -84,16 +78,6 @@ class Backends:
     def queue_depth(self) -> int:
         """Replies generating or waiting, over every backend."""
         return sum(llm.queue_depth for llm in self)
-
-    async def health(self) -> dict[str, BaseException | None]:
-        """Each backend's health check at once: None when it can answer, else why not."""
-        results = await asyncio.gather(*(llm.health() for llm in self), return_exceptions=True)
-        found: dict[str, BaseException | None] = {}
-        for llm, result in zip(self, results, strict=True):
-            if isinstance(result, BaseException) and not isinstance(result, NonoError):
-                log.error("llm_health_crashed", extra={"backend": llm.name, "error": repr(result)})
-            found[llm.name] = result
-        return found
 
     async def listings(self) -> list[Listing]:
         """Every backend's models, asked at once; a backend that cannot say is listed with its reason."""
